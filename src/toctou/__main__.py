@@ -1,0 +1,3 @@
+from toctou.cli import main
+
+main()

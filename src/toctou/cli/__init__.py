@@ -1,0 +1,23 @@
+"""The ``toctou`` command line: one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from toctou.cli import demo, serve
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="toctou",
+    help="Find, prove and fix race conditions in web APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(name="serve")(serve.serve)
+app.command(name="demo")(demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,151 @@
+"""``create_app(settings)``: the lab as a FastAPI application, built on demand, never at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from toctou import __version__
+from toctou.lab import control, legacy
+from toctou.lab.config import Settings
+from toctou.lab.db import Database, is_retryable, lock_for_init, open_database
+from toctou.lab.errors import ItemNotFound, Rejected
+from toctou.lab.inventory import STRATEGIES
+from toctou.lab.inventory import router as inventory_router
+from toctou.lab.inventory.ledger import SEED_ITEM_NAME
+from toctou.lab.inventory.routes import UnknownStrategy
+from toctou.lab.models import Base, Item
+from toctou.lab.runtime import Lab
+from toctou.lab.schemas import ErrorOut, RejectedOut
+
+__all__ = ["create_app", "create_app_from_env", "prepare_database"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A deliberately vulnerable shop. Every purchase strategy sells the same item; only some of them
+sell it correctly when many buyers click at once. `GET /lab/audit` shows what a race did to the data.
+"""
+
+
+async def prepare_database(db: Database) -> None:
+    """Create the schema and seed item 1; idempotent, and safe when several workers start at once."""
+    if db.backend == "sqlite":
+        async with db.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    async with db.init_engine.connect() as conn, conn.begin():
+        release = await lock_for_init(conn, db.backend)
+        try:
+            await conn.run_sync(Base.metadata.create_all)
+            if (await conn.execute(select(Item.id).where(Item.id == 1))).first() is None:
+                await conn.execute(
+                    insert(Item).values(
+                        id=1, name=SEED_ITEM_NAME, stock=1, initial_stock=1, version=0
+                    )
+                )
+        finally:
+            if release is not None:
+                await release()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the lab for ``settings`` (default: read from ``TOCTOU_*`` variables)."""
+    settings = settings or Settings()
+    db_url = settings.resolved_database_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = open_database(
+            db_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow
+        )
+        try:
+            await prepare_database(db)
+            app.state.lab = Lab(settings=settings, db=db)
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="toctou lab",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.include_router(inventory_router)
+    app.include_router(control.router)
+    app.include_router(legacy.router)
+    _add_error_handlers(app)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for uvicorn's ``--factory`` in each worker process."""
+    return create_app(Settings())
+
+
+def _error(code: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    body = ErrorOut(error=error, message=message, **extra).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=code)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Rejected)
+    async def rejected(_: Request, exc: Rejected) -> JSONResponse:
+        body = RejectedOut(reason=exc.reason, message=str(exc))
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(ItemNotFound)
+    async def item_not_found(_: Request, exc: ItemNotFound) -> JSONResponse:
+        return _error(404, "item_not_found", str(exc))
+
+    @app.exception_handler(UnknownStrategy)
+    async def unknown_strategy(_: Request, exc: UnknownStrategy) -> JSONResponse:
+        return _error(404, "unknown_strategy", str(exc), valid=list(STRATEGIES))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        details: list[dict[str, object]] = [
+            {"loc": list(e.get("loc", ())), "type": e.get("type"), "message": e.get("msg")}
+            for e in errors
+        ]
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(400, "malformed_json", "the body is not valid JSON", details=details)
+        first = details[0] if details else {}
+        where = ".".join(str(p) for p in first.get("loc", []))  # type: ignore[attr-defined]
+        message = f"{where}: {first.get('message')}" if first else "invalid request"
+        return _error(422, "invalid_request", message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if is_retryable(exc):
+            response = _error(503, "database_busy", "the database is busy; try again")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("database error", exc_info=exc)
+        return _error(500, "database_error", type(exc.orig).__name__ if exc.orig else "error")
+
+
+_HTTP_ERRORS = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+

@@ -1,0 +1,40 @@
+"""Lab settings, read from ``TOCTOU_*`` environment variables only where the app is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """How one lab process runs: which database, how wide the race window, who may reset."""
+
+    model_config = SettingsConfigDict(env_prefix="TOCTOU_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="sqlite:///path, postgresql://... or mysql://.../mariadb://...; "
+        "default: a SQLite file in data_dir",
+    )
+    data_dir: Path = Field(default=Path("data"), description="where the default SQLite file lives")
+    race_window_ms: float = Field(
+        default=0.0, ge=0, le=1000, description="delay between check and commit, every strategy"
+    )
+    admin_token: str | None = Field(
+        default=None, description="bearer token for lab control routes; None leaves them open"
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+    retry_attempts: int = Field(
+        default=30, ge=1, le=1000, description="attempts before a retrying strategy gives up"
+    )
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the default SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'toctou.db').resolve()}"

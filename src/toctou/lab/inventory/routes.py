@@ -1,0 +1,96 @@
+"""HTTP routes of the inventory scenario."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from sqlalchemy import select
+
+from toctou.lab.deps import LabDep, RaceWindowDep
+from toctou.lab.inventory.ledger import read_item
+from toctou.lab.inventory.strategies import STRATEGIES, Purchase
+from toctou.lab.models import Order
+from toctou.lab.schemas import (
+    MAX_ITEM_ID,
+    ErrorOut,
+    ItemOut,
+    OrderOut,
+    PurchaseIn,
+    PurchaseOut,
+    RejectedOut,
+    StrategyOut,
+)
+
+__all__ = ["UnknownStrategy", "router"]
+
+router = APIRouter(tags=["inventory"])
+
+ItemIdPath = Annotated[int, Path(ge=1, le=MAX_ITEM_ID)]
+
+
+class UnknownStrategy(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+
+
+@router.get("/strategies")
+async def list_strategies() -> list[StrategyOut]:
+    """Every purchase strategy, what it does and where it holds."""
+    return [StrategyOut(name=s.name, summary=s.summary, safe=s.safe) for s in STRATEGIES.values()]
+
+
+@router.post(
+    "/inventory/{strategy}/purchase",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        404: {"model": ErrorOut, "description": "unknown strategy or item"},
+        409: {"model": RejectedOut, "description": "out of stock, or contention"},
+        422: {"model": ErrorOut, "description": "invalid body or race window"},
+    },
+)
+async def purchase(
+    lab: LabDep, strategy: str, body: PurchaseIn, window_ms: RaceWindowDep
+) -> PurchaseOut:
+    """Buy `quantity` units of an item with the chosen strategy."""
+    chosen = STRATEGIES.get(strategy)
+    if chosen is None:
+        raise UnknownStrategy(strategy)
+    sale = await chosen.buy(
+        lab,
+        Purchase(
+            item_id=body.item_id,
+            quantity=body.quantity,
+            buyer=body.buyer,
+            strategy=chosen.name,
+            window_ms=window_ms,
+        ),
+    )
+    return PurchaseOut(
+        order=OrderOut.model_validate(sale.order, from_attributes=True),
+        worker=lab.worker,
+        attempts=sale.attempts,
+    )
+
+
+@router.get("/inventory/items/{item_id}", responses={404: {"model": ErrorOut}})
+async def get_item(lab: LabDep, item_id: ItemIdPath) -> ItemOut:
+    """Stock, initial stock, units sold, order count and units oversold."""
+    async with lab.db.sessions() as session:
+        return ItemOut.model_validate(await read_item(session, item_id), from_attributes=True)
+
+
+@router.get("/inventory/items/{item_id}/orders", responses={404: {"model": ErrorOut}})
+async def list_orders(
+    lab: LabDep,
+    item_id: ItemIdPath,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[OrderOut]:
+    """The item's orders, oldest first."""
+    async with lab.db.sessions() as session:
+        await read_item(session, item_id)
+        rows = await session.scalars(
+            select(Order).where(Order.item_id == item_id).order_by(Order.id).limit(limit)
+        )
+        return [OrderOut.model_validate(o, from_attributes=True) for o in rows]
+
