@@ -192,19 +192,18 @@ async def lock_for_init(conn: AsyncConnection, backend: Backend) -> Callable[[],
     return None
 
 
-def _error_code(exc: DBAPIError) -> str | int | None:
+def _error_codes(exc: DBAPIError) -> set[str | int]:
+    """Every code the driver attached: SQLSTATE (asyncpg, asyncmy), errno (asyncmy), SQLite name."""
     orig = exc.orig
-    for attr in ("sqlstate", "pgcode"):
+    codes: set[str | int] = set()
+    for attr in ("sqlstate", "pgcode", "sqlite_errorname"):
         code = getattr(orig, attr, None)
-        if isinstance(code, str) and len(code) == 5:
-            return code
-    name = getattr(orig, "sqlite_errorname", None)
-    if isinstance(name, str):
-        return name
+        if isinstance(code, str):
+            codes.add(code)
     args = getattr(orig, "args", ())
     if args and isinstance(args[0], int):
-        return args[0]
-    return None
+        codes.add(args[0])
+    return codes
 
 
 _RETRYABLE: frozenset[str | int] = frozenset(
@@ -225,10 +224,10 @@ def is_retryable(exc: BaseException) -> bool:
     """True for errors that mean "run the whole transaction again": serialisation, deadlock, busy."""
     if not isinstance(exc, DBAPIError):
         return False
-    code = _error_code(exc)
-    if code in _RETRYABLE:
+    codes = _error_codes(exc)
+    if codes & _RETRYABLE:
         return True
-    if isinstance(code, str) and code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+    if any(isinstance(c, str) and c.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) for c in codes):
         return True
     return "database is locked" in str(exc.orig)
 
@@ -237,5 +236,4 @@ def is_check_violation(exc: BaseException) -> bool:
     """True when a CHECK constraint rejected the write (a business outcome, never retried)."""
     if not isinstance(exc, DBAPIError):
         return False
-    code = _error_code(exc)
-    return code in _CHECK_VIOLATION or "CHECK constraint failed" in str(exc.orig)
+    return bool(_error_codes(exc) & _CHECK_VIOLATION) or "CHECK constraint failed" in str(exc.orig)

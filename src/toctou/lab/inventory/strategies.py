@@ -116,7 +116,9 @@ async def _with_retries(lab: Lab, attempt: Callable[[], Awaitable[Order]]) -> Sa
         async for try_ in _retrying(lab.settings.retry_attempts):
             with try_:
                 order = await attempt()
-            return Sale(order, try_.retry_state.attempt_number)
+            outcome = try_.retry_state.outcome
+            if outcome is not None and not outcome.failed:  # failed attempts loop round again
+                return Sale(order, try_.retry_state.attempt_number)
     except RetryError as exc:
         raise Rejected(
             "contention", f"gave up after {exc.last_attempt.attempt_number} attempts"
