@@ -1,4 +1,4 @@
-"""Shared fixtures: real ``toctou serve`` processes on loopback, one per backend and worker count."""
+"""Shared fixtures: real ``toctou serve`` processes on loopback, per backend and worker count."""
 
 from __future__ import annotations
 

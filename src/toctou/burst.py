@@ -50,7 +50,7 @@ async def afire(
     shots: Sequence[Shot],
     *,
     warm_path: str = "/health",
-    timeout: float = 60.0,
+    timeout_s: float = 60.0,
 ) -> list[Reply]:
     """Send every shot at once, each on its own pre-opened connection; answers in shot order."""
     gate = asyncio.Event()
@@ -72,7 +72,7 @@ async def afire(
         replies[index] = Reply(response.status_code, _decode(response), elapsed)
 
     clients = [
-        httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) for _ in shots
+        httpx.AsyncClient(base_url=base_url, timeout=timeout_s, limits=limits) for _ in shots
     ]
     try:
         await asyncio.gather(*(c.get(warm_path) for c in clients))

@@ -56,13 +56,19 @@ async def run_demo(
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         for strategy in strategies:
-            (await client.post("/lab/reset", json={"item_id": 1, "stock": stock})).raise_for_status()
+            (
+                await client.post("/lab/reset", json={"item_id": 1, "stock": stock})
+            ).raise_for_status()
             shots = [
-                Shot("POST", f"/inventory/{strategy}/purchase", {"item_id": 1, "buyer": f"buyer-{i}"})
+                Shot(
+                    "POST", f"/inventory/{strategy}/purchase", {"item_id": 1, "buyer": f"buyer-{i}"}
+                )
                 for i in range(buyers)
             ]
             replies = await send(base_url, shots)
-            audit = (await client.get("/lab/audit", params={"item_id": 1})).raise_for_status().json()
+            audit = (
+                (await client.get("/lab/audit", params={"item_id": 1})).raise_for_status().json()
+            )
             item = audit["items"][0]
             results.append(
                 DemoResult(

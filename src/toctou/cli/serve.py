@@ -36,24 +36,36 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; off loopback, lab control needs a token.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; off loopback, lab control needs a token.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
     db: Annotated[
         str | None,
-        typer.Option(help="sqlite:///path, postgresql://... or mysql://... (default: SQLite in --data-dir)."),
+        typer.Option(
+            help="sqlite:///path, postgresql://... or mysql://... (default: SQLite in --data-dir)."
+        ),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes sharing the database.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes sharing the database.")
+    ] = 1,
     race_window_ms: Annotated[
         float, typer.Option(min=0, max=1000, help="Delay between check and commit, in ms.")
     ] = 0.0,
-    data_dir: Annotated[Path, typer.Option(help="Where the default SQLite file lives.")] = Path("data"),
+    data_dir: Annotated[Path, typer.Option(help="Where the default SQLite file lives.")] = Path(
+        "data"
+    ),
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve the deliberately vulnerable lab."""

@@ -33,12 +33,13 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 A deliberately vulnerable shop. Every purchase strategy sells the same item; only some of them
-sell it correctly when many buyers click at once. `GET /lab/audit` shows what a race did to the data.
+sell it correctly when many buyers click at once. `GET /lab/audit` shows what a race did to the
+data.
 """
 
 
 async def prepare_database(db: Database) -> None:
-    """Create the schema and seed item 1; idempotent, and safe when several workers start at once."""
+    """Create the schema and seed item 1: idempotent, safe when several workers start at once."""
     if db.backend == "sqlite":
         async with db.engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -66,9 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.database_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = open_database(
-            db_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow
-        )
+        db = open_database(db_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
         try:
             await prepare_database(db)
             app.state.lab = Lab(settings=settings, db=db)
@@ -129,7 +128,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = _error(exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail))
+        response = _error(
+            exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail)
+        )
         response.headers.update(exc.headers or {})
         return response
 
@@ -148,4 +149,3 @@ _HTTP_ERRORS = {
     404: "not_found",
     405: "method_not_allowed",
 }
-

@@ -2,11 +2,12 @@
 
 Each backend needs its own care (see ARCHITECTURE.md and ../shared/reference/databases.md):
 
-* SQLite through Python's ``sqlite3`` (and so ``aiosqlite``) uses *legacy transaction control*: the
-  driver emits ``BEGIN`` only before a write, so a ``SELECT`` runs outside any transaction. That is what
-  people ship, so the plain engine keeps it. Strategies that need real transactions get a second pool in
-  which SQLAlchemy emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` for the pessimistic lock (SQLAlchemy drops
-  ``FOR UPDATE`` on SQLite) and a deferred ``BEGIN`` for serializable + retry.
+* SQLite through Python's ``sqlite3`` (and so ``aiosqlite``) uses *legacy transaction control*:
+  the driver emits ``BEGIN`` only before a write, so a ``SELECT`` runs outside any transaction.
+  That is what people ship, so the plain engine keeps it. Strategies that need real transactions
+  get a second pool in which SQLAlchemy emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` for the
+  pessimistic lock (SQLAlchemy drops ``FOR UPDATE`` on SQLite) and a deferred ``BEGIN`` for
+  serializable + retry.
 * PostgreSQL runs READ COMMITTED by default; serializable sessions use SERIALIZABLE.
 * MariaDB runs REPEATABLE READ; ``innodb_snapshot_isolation`` is pinned OFF on connect, because its
   default changed in 11.6.2 and the lab must behave the same on every server version.
@@ -61,7 +62,7 @@ class DatabaseURLError(ValueError):
 
 
 def normalize_url(raw: str) -> tuple[Backend, URL]:
-    """Map ``sqlite:///``, ``postgresql://``, ``mysql://`` or ``mariadb://`` onto the async driver."""
+    """Map ``sqlite:///``, ``postgresql://``, ``mysql://``, ``mariadb://`` onto an async driver."""
     try:
         url = make_url(raw)
     except ArgumentError as exc:
@@ -179,7 +180,7 @@ async def lock_for_init(conn: AsyncConnection, backend: Backend) -> Callable[[],
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK_KEY})
         return None
     if backend == "mariadb":
-        # DDL commits implicitly on MariaDB, so a transaction cannot hold this lock; a named lock can.
+        # DDL commits implicitly on MariaDB, so no transaction can hold this lock; a named lock can.
         got = (await conn.execute(text("SELECT GET_LOCK('toctou_init', 60)"))).scalar()
         if got != 1:
             raise RuntimeError("timed out waiting for another worker to create the schema")
@@ -215,13 +216,11 @@ _RETRYABLE: frozenset[str | int] = frozenset(
         1020,  # MariaDB "record has changed since last read" (snapshot isolation)
     }
 )
-_CHECK_VIOLATION: frozenset[str | int] = frozenset(
-    {"23514", 4025, 3819, "SQLITE_CONSTRAINT_CHECK"}
-)
+_CHECK_VIOLATION: frozenset[str | int] = frozenset({"23514", 4025, 3819, "SQLITE_CONSTRAINT_CHECK"})
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """True for errors that mean "run the whole transaction again": serialisation, deadlock, busy."""
+    """True for errors that mean "run the whole transaction again" (serialisation, deadlock)."""
     if not isinstance(exc, DBAPIError):
         return False
     codes = _error_codes(exc)

@@ -70,26 +70,36 @@ def serve_lab(
     workers: int = 1,
     race_window_ms: float = 0.0,
     data_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     startup_timeout: float = 60.0,
 ) -> Iterator[LabProcess]:
-    """Start the lab, yield it once every worker answers, and stop it on exit."""
+    """Start the lab, yield it once every worker answers, and stop it on exit.
+
+    The child sees no ``TOCTOU_*`` variable of this process, only those given in ``env``.
+    """
     with tempfile.TemporaryDirectory(prefix="toctou-lab-") as tmp:
         port = free_port()
         log_path = Path(tmp) / "serve.log"
         argv = [
             sys.executable, "-m", "toctou", "serve",
-            "--host", "127.0.0.1", "--port", str(port),
+            "--host", host, "--port", str(port),
             "--workers", str(workers),
             "--race-window-ms", str(race_window_ms),
             "--data-dir", str(data_dir or Path(tmp) / "data"),
             *(("--db", db_url) if db_url else ()),
             *extra_args,
         ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOCTOU_")}
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("TOCTOU_")}
+        child_env.update(env or {})
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                argv, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                argv,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                start_new_session=True,
             )
         lab = LabProcess(f"http://127.0.0.1:{port}", process, log_path, workers)
         try:

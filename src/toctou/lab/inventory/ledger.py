@@ -34,7 +34,7 @@ class ItemView:
         return max(0, self.units_sold - (self.initial_stock - self.stock))
 
 
-def _item_views_query():  # type: ignore[no-untyped-def]
+async def read_items(session: AsyncSession, item_id: int | None = None) -> list[ItemView]:
     sold = (
         select(
             Order.item_id,
@@ -44,7 +44,7 @@ def _item_views_query():  # type: ignore[no-untyped-def]
         .group_by(Order.item_id)
         .subquery()
     )
-    return (
+    query = (
         select(
             Item.id,
             Item.name,
@@ -56,14 +56,14 @@ def _item_views_query():  # type: ignore[no-untyped-def]
         .outerjoin(sold, sold.c.item_id == Item.id)
         .order_by(Item.id)
     )
-
-
-async def read_items(session: AsyncSession, item_id: int | None = None) -> list[ItemView]:
-    query = _item_views_query()
     if item_id is not None:
         query = query.where(Item.id == item_id)
     rows = await session.execute(query)
-    return [ItemView(*(int(v) if i != 1 else str(v) for i, v in enumerate(r))) for r in rows]
+    # SUM() comes back as Decimal on PostgreSQL and MariaDB, hence int().
+    return [
+        ItemView(int(id_), name, int(stock), int(initial), int(units), int(orders))
+        for id_, name, stock, initial, units, orders in rows
+    ]
 
 
 async def read_item(session: AsyncSession, item_id: int) -> ItemView:

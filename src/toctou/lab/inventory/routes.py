@@ -93,4 +93,3 @@ async def list_orders(
             select(Order).where(Order.item_id == item_id).order_by(Order.id).limit(limit)
         )
         return [OrderOut.model_validate(o, from_attributes=True) for o in rows]
-

@@ -103,7 +103,7 @@ class _StaleVersion(Exception):
 
 
 def _retrying(attempts: int) -> AsyncRetrying:
-    # tenacity gives bounded attempts with full-jitter exponential backoff (0..2 ms * 2^n, cap 50 ms).
+    # tenacity: bounded attempts, full-jitter exponential backoff (0..2 ms * 2^n, cap 50 ms).
     return AsyncRetrying(
         stop=stop_after_attempt(attempts),
         wait=wait_random_exponential(multiplier=0.002, max=0.05),
@@ -206,7 +206,7 @@ async def buy_constraint(lab: Lab, purchase: Purchase) -> Sale:
 
 
 async def buy_mutex(lab: Lab, purchase: Purchase) -> Sale:
-    """The vulnerable flow under a process-local asyncio.Lock: safe with one worker, not with more."""
+    """The vulnerable flow under a process-local asyncio.Lock: safe with one worker only."""
     async with lab.mutex:
         return await buy_vulnerable(lab, purchase)
 

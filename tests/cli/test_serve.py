@@ -1,0 +1,108 @@
+"""``toctou serve``: argument errors, the admin token off loopback, and TCP_NODELAY."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from toctou.cli import app
+from toctou.cli.serve import bind_socket, is_loopback
+from toctou.lab.process import serve_lab
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", "oracle://scott@h/db"], "unsupported database"),
+        (["--db", "sqlite:///:memory:"], "not :memory:"),
+        (["--workers", "0"], "--workers"),
+        (["--port", "70000"], "--port"),
+        (["--race-window-ms", "1001"], "--race-window-ms"),
+        (["--race-window-ms", "-1"], "--race-window-ms"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["serve", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_port_in_use_exits_1_with_a_message() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+     ("0.0.0.0", False), ("10.1.2.3", False), ("example.org", False)],
+)  # fmt: skip
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_lab_control_needs_the_token_off_loopback() -> None:
+    # Bound to every address, but the test only ever talks to 127.0.0.1.
+    with serve_lab(host="0.0.0.0", env={"TOCTOU_ADMIN_TOKEN": "s3cret"}) as lab:
+        reset = f"{lab.base_url}/lab/reset"
+        before = httpx.get(f"{lab.base_url}/lab/audit").json()
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            reply = httpx.post(reset, json={"item_id": 1, "stock": 9}, headers=headers)
+            assert reply.status_code == 401
+            assert reply.json()["error"] == "unauthorized"
+        assert httpx.get(f"{lab.base_url}/reset").status_code == 401
+        assert httpx.get(f"{lab.base_url}/lab/audit").json() == before
+        ok = httpx.post(
+            reset, json={"item_id": 1, "stock": 9}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert ok.status_code == 200
+        assert ok.json()["stock"] == 9
+
+
+def test_a_token_is_generated_and_printed_when_none_is_set() -> None:
+    with serve_lab(host="0.0.0.0") as lab:
+        line = next(ln for ln in lab.log().splitlines() if "Authorization: Bearer" in ln)
+        token = line.split("Bearer ", 1)[1].split()[0]
+        reply = httpx.post(
+            f"{lab.base_url}/lab/reset", json={}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert reply.status_code == 200
+        assert httpx.post(f"{lab.base_url}/lab/reset", json={}).status_code == 401
+
+
+def test_lab_control_is_open_on_loopback(sqlite_lab: object) -> None:
+    base_url = sqlite_lab.base_url  # type: ignore[attr-defined]
+    assert httpx.post(f"{base_url}/lab/reset", json={"item_id": 1, "stock": 1}).status_code == 200
+
+
+async def _nodelay_of_accepted_connection() -> int:
+    sock = bind_socket("127.0.0.1", 0)
+    seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = writer.get_extra_info("socket")
+        seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accept, sock=sock)
+    async with server:
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        result = await asyncio.wait_for(seen, 5)
+        writer.close()
+    return result
+
+
+def test_accepted_connections_have_tcp_nodelay() -> None:
+    """asyncio sets TCP_NODELAY only when the listening socket says IPPROTO_TCP (uvicorn #3149)."""
+    assert asyncio.run(_nodelay_of_accepted_connection()) != 0
