@@ -1,0 +1,155 @@
+"""Verdicts from invariants: success counts, state probes, and a sequential baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from jsonpath_ng import JSONPath
+from jsonpath_ng.ext.parser import parse as parse_json_path
+
+from toctou.engine.plan import Oracle, SuccessRule
+from toctou.engine.result import Attempt, RoundResult, Verdict
+from toctou.errors import PlanError
+
+__all__ = [
+    "compile_json_path",
+    "detection_bound",
+    "is_success",
+    "json_value",
+    "round_violations",
+    "verdict",
+]
+
+CONFIDENCE = 0.95
+_EVIDENCE_LINES = 12
+
+
+@cache
+def compile_json_path(expression: str) -> JSONPath:
+    try:
+        return parse_json_path(expression)
+    except Exception as exc:  # jsonpath-ng raises its own errors and bare Exceptions alike
+        raise PlanError(f"not a JSON path: {expression!r} ({exc})") from None
+
+
+def json_value(text: str, expression: str) -> Any:
+    """The first value at ``expression`` in the JSON document ``text``; LookupError if none."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise LookupError("the body is not JSON") from None
+    matches = compile_json_path(expression).find(document)
+    if not matches:
+        raise LookupError(f"nothing at {expression}")
+    return matches[0].value
+
+
+def is_success(attempt: Attempt, rule: SuccessRule) -> bool:
+    if attempt.status is None or (attempt.error and not attempt.body_truncated):
+        return False
+    if rule.statuses:
+        if attempt.status not in rule.statuses:
+            return False
+    elif not 200 <= attempt.status < 300:
+        return False
+    if rule.body_regex is not None and not re.search(rule.body_regex, attempt.body):
+        return False
+    if rule.json_path is not None:
+        try:
+            value = json_value(attempt.body, rule.json_path)
+        except LookupError:
+            return False
+        if rule.json_value is not None and _text(value) != rule.json_value:
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) or value is None else str(value)
+
+
+def round_violations(
+    oracle: Oracle,
+    successes: int,
+    probe_before: float | None,
+    probe_after: float | None,
+    baseline: RoundResult | None,
+) -> tuple[str, ...]:
+    """Every invariant the round broke, each as a sentence with its numbers."""
+    found = []
+    if oracle.expect_max_successes is not None and successes > oracle.expect_max_successes:
+        found.append(f"{successes} successes, at most {oracle.expect_max_successes} expected")
+    if oracle.probe is not None and probe_before is not None and probe_after is not None:
+        change = probe_after - probe_before
+        expected = successes * oracle.probe.unit
+        if not math.isclose(change, expected, abs_tol=1e-9):
+            found.append(
+                f"probed value went {probe_before:g} -> {probe_after:g} (change {change:+g}), "
+                f"but {successes} successes x {oracle.probe.unit:+g} = {expected:+g}: "
+                + ("a lost update" if abs(change) < abs(expected) else "a change nobody reported")
+            )
+    if baseline is not None and baseline.judged and successes > baseline.successes:
+        found.append(
+            f"{successes} successes in parallel, {baseline.successes} when sent one by one"
+        )
+    return tuple(found)
+
+
+def detection_bound(rounds: int, confidence: float = CONFIDENCE) -> float:
+    """Largest per-round detection probability still consistent with ``rounds`` clean rounds."""
+    return float(1 - (1 - confidence) ** (1 / rounds))
+
+
+def verdict(oracle: Oracle, rounds: Sequence[RoundResult], baseline: RoundResult | None) -> Verdict:
+    racy = [r for r in rounds if r.violations]
+    n = len(rounds)
+    if racy:
+        evidence = [f"round {r.index + 1}: {v}" for r in racy for v in r.violations]
+        return Verdict(
+            "race",
+            f"RACE: invariants broken in {len(racy)} of {n} round(s)",
+            tuple(evidence[:_EVIDENCE_LINES]),
+            n,
+            len(racy),
+        )
+    if not oracle.judges:
+        return Verdict(
+            "inconclusive",
+            "INCONCLUSIVE: nothing to judge by; give expect_max_successes, a probe or a baseline",
+            rounds_run=n,
+        )
+    problems = _problems(rounds, baseline)
+    if problems:
+        return Verdict("inconclusive", "INCONCLUSIVE: " + problems[0], tuple(problems), n)
+    bound = detection_bound(n)
+    return Verdict(
+        "no_race_observed",
+        f"NO RACE OBSERVED in {n} round(s): a race showing in more than {bound:.0%} of rounds "
+        f"would have been seen ({CONFIDENCE:.0%} confidence)",
+        rounds_run=n,
+        detection_bound=bound,
+    )
+
+
+def _problems(rounds: Sequence[RoundResult], baseline: RoundResult | None) -> list[str]:
+    problems = []
+    if baseline is not None and not baseline.judged:
+        problems.append(f"the sequential baseline failed: {_why(baseline)}")
+    for r in rounds:
+        if not r.judged:
+            problems.append(f"round {r.index + 1}: {_why(r)}")
+    return problems[:_EVIDENCE_LINES]
+
+
+def _why(r: RoundResult) -> str:
+    if r.reset_error:
+        return f"reset failed ({r.reset_error})"
+    if r.probe_error:
+        return f"probe failed ({r.probe_error})"
+    first = next((a.error for a in r.attempts if a.error), "")
+    return f"{r.errors} of {len(r.attempts)} requests failed (first: {first})"

@@ -1,0 +1,153 @@
+"""What to send and how to judge it: frozen dataclasses that round-trip through JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict
+
+from toctou.errors import PlanError
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "Oracle",
+    "Probe",
+    "RacePlan",
+    "RaceRequest",
+    "SuccessRule",
+    "Technique",
+    "Timeouts",
+]
+
+Technique = Literal["auto", "naive", "seed-style", "last-byte", "single-packet"]
+TECHNIQUES: tuple[Technique, ...] = ("auto", "naive", "seed-style", "last-byte", "single-packet")
+DEFAULT_BUDGET = 2000
+_JSON_BYTES = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+
+@dataclass(frozen=True, slots=True)
+class RaceRequest:
+    """One HTTP request of a race; ``offset_ms`` delays its release after the others'."""
+
+    __pydantic_config__ = _JSON_BYTES
+
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    offset_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PlanError(f"not an http(s) URL: {self.url!r}")
+        if not self.method.isalpha() or not self.method.isupper():
+            raise PlanError(f"not an HTTP method: {self.method!r}")
+        if not 0 <= self.offset_ms <= 60_000:
+            raise PlanError(f"offset_ms must be within 0..60000, not {self.offset_ms}")
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds: to open a connection (TCP and TLS), and for each response after release."""
+
+    connect: float = 5.0
+    response: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessRule:
+    """Which responses count as a success: status set, and optionally a body regex or JSON path."""
+
+    statuses: tuple[int, ...] = ()  # empty: any 2xx
+    body_regex: str | None = None
+    json_path: str | None = None
+    json_value: str | None = None  # compared with str() of the value found; None: any value
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A state read before and after each round; its change must equal successes x ``unit``."""
+
+    request: RaceRequest
+    json_path: str
+    unit: float = -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Oracle:
+    success: SuccessRule = field(default_factory=SuccessRule)
+    expect_max_successes: int | None = None
+    probe: Probe | None = None
+    reset: RaceRequest | None = None
+    baseline: bool = False
+
+    @property
+    def judges(self) -> bool:
+        """True when something can tell a race from a pass."""
+        return self.expect_max_successes is not None or self.probe is not None or self.baseline
+
+
+@dataclass(frozen=True, slots=True)
+class RacePlan:
+    """A batch of requests sent together, ``rounds`` times, and how to judge each round."""
+
+    __pydantic_config__ = _JSON_BYTES
+
+    requests: tuple[RaceRequest, ...]
+    technique: Technique = "auto"
+    rounds: int = 1
+    gate_wait_ms: float = 100.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    insecure: bool = False
+    max_body_bytes: int = 65_536
+    budget: int = DEFAULT_BUDGET
+    oracle: Oracle = field(default_factory=Oracle)
+
+    def __post_init__(self) -> None:
+        if not self.requests:
+            raise PlanError("a race needs at least one request")
+        if self.technique not in TECHNIQUES:
+            raise PlanError(f"unknown technique {self.technique!r}; valid: {', '.join(TECHNIQUES)}")
+        if not 1 <= self.rounds <= 10_000:
+            raise PlanError(f"rounds must be within 1..10000, not {self.rounds}")
+        if not 0 <= self.gate_wait_ms <= 10_000:
+            raise PlanError(f"gate_wait_ms must be within 0..10000, not {self.gate_wait_ms}")
+        origins = {urlsplit(r.url)[:2] for r in self.requests}
+        if len(origins) > 1 and self.technique in ("single-packet",):
+            raise PlanError("single-packet needs every request on one origin (scheme, host, port)")
+        if self.oracle.baseline and self.oracle.reset is None:
+            raise PlanError("a sequential baseline needs a reset request to start from")
+        if self.planned_requests() > self.budget:
+            raise PlanError(
+                f"this plan sends {self.planned_requests()} requests, over the budget of "
+                f"{self.budget}; raise the budget explicitly if the target can take it"
+            )
+
+    @classmethod
+    def repeat(cls, request: RaceRequest, count: int, **options: object) -> RacePlan:
+        """The same request ``count`` times."""
+        if not 1 <= count <= 10_000:
+            raise PlanError(f"the request count must be within 1..10000, not {count}")
+        return cls(requests=(request,) * count, **options)  # type: ignore[arg-type]
+
+    def planned_requests(self) -> int:
+        """Every request the run will send: the batches, resets, probes and the baseline."""
+        per_round = len(self.requests)
+        per_round += 1 if self.oracle.reset else 0
+        per_round += 2 if self.oracle.probe else 0
+        baseline = (
+            (len(self.requests) + 1 + (2 if self.oracle.probe else 0))
+            if self.oracle.baseline
+            else 0
+        )
+        return per_round * self.rounds + baseline
+
+    def with_technique(self, technique: Technique) -> RacePlan:
+        return replace(self, technique=technique)

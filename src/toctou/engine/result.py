@@ -1,0 +1,157 @@
+"""What a race did: per-request timings, per-round evidence and the verdict; JSON round trip."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+
+from toctou.engine.plan import RacePlan
+
+__all__ = [
+    "REDACTED_HEADERS",
+    "Attempt",
+    "Outcome",
+    "RaceResult",
+    "RoundResult",
+    "Verdict",
+    "spread",
+]
+
+Outcome = Literal["race", "no_race_observed", "inconclusive"]
+REDACTED_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One request of a batch. Times are ``time.perf_counter_ns()`` of the sending process,
+    except ``server_arrival_ns``: the server's own wall clock, where it reports one."""
+
+    index: int
+    connection: int
+    protocol: str
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    body_size: int = 0
+    body_truncated: bool = False
+    error: str | None = None
+    connected_ns: int | None = None
+    released_ns: int | None = None
+    first_byte_ns: int | None = None
+    completed_ns: int | None = None
+    server_arrival_ns: int | None = None
+    success: bool = False
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Max - min and population standard deviation of a set of instants, in nanoseconds."""
+
+    count: int
+    range_ns: int
+    stdev_ns: float
+
+
+def spread(instants: list[int]) -> Spread | None:
+    if len(instants) < 2:
+        return None
+    return Spread(len(instants), max(instants) - min(instants), statistics.pstdev(instants))
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResult:
+    index: int
+    attempts: tuple[Attempt, ...]
+    successes: int
+    errors: int
+    probe_before: float | None = None
+    probe_after: float | None = None
+    reset_error: str | None = None
+    probe_error: str | None = None
+    violations: tuple[str, ...] = ()
+    release_spread: Spread | None = None
+    arrival_spread: Spread | None = None
+
+    @property
+    def judged(self) -> bool:
+        """False when errors leave the round unable to show a race."""
+        return not (self.errors or self.reset_error or self.probe_error)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    summary: str
+    evidence: tuple[str, ...] = ()
+    rounds_run: int = 0
+    rounds_with_race: int = 0
+    detection_bound: float | None = None
+    """NO RACE OBSERVED: with 95% confidence, a race that shows in a round with at least this
+    probability would have shown in one of the rounds run (1 - 0.05 ** (1 / rounds))."""
+
+
+@dataclass(frozen=True, slots=True)
+class RaceResult:
+    plan: RacePlan
+    technique: str
+    protocol: str
+    rounds: tuple[RoundResult, ...]
+    verdict: Verdict
+    baseline: RoundResult | None = None
+    started_at: str = ""
+    duration_s: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return {"no_race_observed": 0, "race": 1, "inconclusive": 3}[self.verdict.outcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = _ADAPTER.dump_python(self, mode="json")
+        return data
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RaceResult:
+        return _ADAPTER.validate_python(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> RaceResult:
+        return cls.from_dict(json.loads(text))
+
+    def redacted(self) -> RaceResult:
+        """The same result with credentials (Authorization, Cookie, Set-Cookie) masked."""
+
+        def headers(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+            return tuple(
+                (k, "[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in pairs
+            )
+
+        def round_(r: RoundResult) -> RoundResult:
+            return replace(
+                r, attempts=tuple(replace(a, headers=headers(a.headers)) for a in r.attempts)
+            )
+
+        plan = replace(
+            self.plan,
+            requests=tuple(replace(q, headers=headers(q.headers)) for q in self.plan.requests),
+        )
+        return replace(
+            self,
+            plan=plan,
+            rounds=tuple(round_(r) for r in self.rounds),
+            baseline=round_(self.baseline) if self.baseline else None,
+        )
+
+
+_ADAPTER: TypeAdapter[RaceResult] = TypeAdapter(RaceResult)

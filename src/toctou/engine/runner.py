@@ -1,0 +1,147 @@
+"""Run a plan: choose the technique, reset, probe, fire each round, judge. No printing here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from toctou.engine.lastbyte import run_http1, send_one
+from toctou.engine.oracle import is_success, json_value, round_violations, verdict
+from toctou.engine.plan import RacePlan, RaceRequest, Technique
+from toctou.engine.result import Attempt, RaceResult, RoundResult, spread
+from toctou.engine.singlepacket import probe_h2c, run_http2
+from toctou.engine.target import Origin, open_connection
+from toctou.errors import TargetError
+
+__all__ = ["arun_race", "choose_technique", "run_race"]
+
+OnRound = Callable[[RoundResult], None]
+
+
+async def choose_technique(plan: RacePlan) -> tuple[Technique, str]:
+    """``auto`` becomes single-packet when the server speaks HTTP/2, else last-byte."""
+    if plan.technique != "auto":
+        return plan.technique, f"technique {plan.technique} as asked"
+    origin = Origin.of(plan.requests[0].url)
+    if any(r.offset_ms for r in plan.requests):
+        return "last-byte", "auto: last-byte, because requests have send offsets"
+    if len({Origin.of(r.url) for r in plan.requests}) > 1:
+        return "last-byte", "auto: last-byte, because requests go to several origins"
+    if origin.tls:
+        conn = await open_connection(
+            origin, alpn=["h2", "http/1.1"], insecure=plan.insecure, timeout_s=plan.timeouts.connect
+        )
+        await conn.aclose()
+        if conn.alpn == "h2":
+            return "single-packet", "auto: single-packet, the server chose h2 by ALPN"
+        return "last-byte", f"auto: last-byte, the server chose {conn.alpn or 'HTTP/1.1'} by ALPN"
+    if await probe_h2c(plan, origin):
+        return "single-packet", "auto: single-packet, the server speaks h2c (prior knowledge)"
+    return "last-byte", "auto: last-byte, the server does not speak h2c"
+
+
+async def _send_batch(plan: RacePlan) -> list[Attempt]:
+    if plan.technique == "single-packet":
+        return await run_http2(plan)
+    return await run_http1(plan)
+
+
+async def _read_probe(plan: RacePlan) -> float:
+    probe = plan.oracle.probe
+    assert probe is not None
+    attempt = await send_one(plan, probe.request)
+    if attempt.error or attempt.status is None or not 200 <= attempt.status < 300:
+        raise TargetError(attempt.error or f"probe answered {attempt.status}")
+    try:
+        value: float = float(json_value(attempt.body, probe.json_path))
+    except (LookupError, TypeError, ValueError) as exc:
+        raise TargetError(f"probe value at {probe.json_path}: {exc}") from None
+    return value
+
+
+async def _reset(plan: RacePlan, reset: RaceRequest) -> str | None:
+    attempt = await send_one(plan, reset)
+    if attempt.error:
+        return attempt.error
+    if attempt.status is None or not 200 <= attempt.status < 300:
+        return f"reset answered {attempt.status}"
+    return None
+
+
+async def _round(
+    plan: RacePlan, index: int, baseline: RoundResult | None, *, sequential: bool = False
+) -> RoundResult:
+    oracle = plan.oracle
+    if oracle.reset is not None:
+        error = await _reset(plan, oracle.reset)
+        if error:
+            return RoundResult(index, (), 0, 0, reset_error=error)
+    before = after = None
+    try:
+        before = await _read_probe(plan) if oracle.probe else None
+        if sequential:
+            attempts = [await send_one(plan, r, i) for i, r in enumerate(plan.requests)]
+        else:
+            attempts = await _send_batch(plan)
+        after = await _read_probe(plan) if oracle.probe else None
+    except TargetError as exc:
+        if "attempts" not in locals():
+            return RoundResult(index, (), 0, 0, probe_error=str(exc))
+        return RoundResult(index, tuple(attempts), 0, len(attempts), probe_error=str(exc))
+    attempts = [replace(a, success=is_success(a, oracle.success)) for a in attempts]
+    successes = sum(a.success for a in attempts)
+    return RoundResult(
+        index=index,
+        attempts=tuple(attempts),
+        successes=successes,
+        errors=sum(a.error is not None and not a.body_truncated for a in attempts),
+        probe_before=before,
+        probe_after=after,
+        violations=()
+        if sequential
+        else round_violations(oracle, successes, before, after, baseline),
+        release_spread=spread([a.released_ns for a in attempts if a.released_ns is not None]),
+        arrival_spread=spread(
+            [a.server_arrival_ns for a in attempts if a.server_arrival_ns is not None]
+        ),
+    )
+
+
+async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceResult:
+    """Run every round of ``plan`` and judge them.
+
+    >>> plan = RacePlan.repeat(RaceRequest("http://127.0.0.1:8000/buy", "POST"), 20,
+    ...                        oracle=Oracle(expect_max_successes=1))  # doctest: +SKIP
+    >>> run_race(plan).verdict.outcome  # doctest: +SKIP
+    'race'
+    """
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    technique, note = await choose_technique(plan)
+    chosen = replace(plan, technique=technique)
+    baseline = await _round(chosen, -1, None, sequential=True) if plan.oracle.baseline else None
+    rounds = []
+    for index in range(plan.rounds):
+        result = await _round(chosen, index, baseline)
+        rounds.append(result)
+        if on_round is not None:
+            on_round(result)
+    return RaceResult(
+        plan=plan,
+        technique=technique,
+        protocol="HTTP/2" if technique == "single-packet" else "HTTP/1.1",
+        rounds=tuple(rounds),
+        verdict=verdict(plan.oracle, rounds, baseline),
+        baseline=baseline,
+        started_at=started.isoformat(),
+        duration_s=time.perf_counter() - clock,
+        notes=(note,),
+    )
+
+
+def run_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceResult:
+    """Blocking twin of :func:`arun_race`."""
+    return asyncio.run(arun_race(plan, on_round=on_round))
