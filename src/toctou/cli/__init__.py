@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from toctou.cli import demo, serve
+from toctou.cli import attack, demo, serve
 
 __all__ = ["app", "main"]
 
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="serve")(serve.serve)
+app.command(name="attack")(attack.attack)
 app.command(name="demo")(demo.demo)
 
 

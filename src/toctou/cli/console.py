@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
 
-__all__ = ["console", "err_console", "fail"]
+from toctou.engine.result import RaceResult
+
+__all__ = ["console", "err_console", "fail", "render_race"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -17,3 +21,45 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print ``message`` to stderr and leave with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def _ms(ns: float | None) -> str:
+    return "-" if ns is None else f"{ns / 1e6:.3f} ms"
+
+
+def render_race(result: RaceResult) -> Group:
+    """The summary of a race: one row per round, then the verdict with its evidence."""
+    table = Table(title=f"{result.technique} over {result.protocol}", title_justify="left")
+    for column in ("round", "successes", "errors", "probe", "release spread", "arrival spread"):
+        table.add_column(column, justify="right" if column != "probe" else "left")
+    table.add_column("invariants")
+    rows = ([result.baseline] if result.baseline else []) + list(result.rounds)
+    for r in rows:
+        probe = (
+            "-"
+            if r.probe_before is None
+            else f"{r.probe_before:g} -> {r.probe_after if r.probe_after is not None else '?'}"
+        )
+        arrival = r.arrival_spread.range_ns if r.arrival_spread else None
+        release = r.release_spread.range_ns if r.release_spread else None
+        state = (
+            "[red]broken[/]"
+            if r.violations
+            else "[green]hold[/]"
+            if r.judged
+            else "[yellow]unjudged[/]"
+        )
+        table.add_row(
+            "baseline" if r.index < 0 else str(r.index + 1),
+            str(r.successes),
+            str(r.errors),
+            probe,
+            _ms(release),
+            _ms(arrival),
+            state,
+        )
+    colour = {"race": "red", "no_race_observed": "green", "inconclusive": "yellow"}[
+        result.verdict.outcome
+    ]
+    lines = [f"[bold {colour}]{result.verdict.summary}[/]", *result.verdict.evidence, *result.notes]
+    return Group(table, Panel("\n".join(lines), border_style=colour, title="verdict"))

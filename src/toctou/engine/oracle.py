@@ -6,47 +6,21 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
-from jsonpath_ng import JSONPath
-from jsonpath_ng.ext.parser import parse as parse_json_path
-
+from toctou.engine.jsonpath import json_value
 from toctou.engine.plan import Oracle, SuccessRule
 from toctou.engine.result import Attempt, RoundResult, Verdict
-from toctou.errors import PlanError
 
 __all__ = [
-    "compile_json_path",
     "detection_bound",
     "is_success",
-    "json_value",
     "round_violations",
     "verdict",
 ]
 
 CONFIDENCE = 0.95
 _EVIDENCE_LINES = 12
-
-
-@cache
-def compile_json_path(expression: str) -> JSONPath:
-    try:
-        return parse_json_path(expression)
-    except Exception as exc:  # jsonpath-ng raises its own errors and bare Exceptions alike
-        raise PlanError(f"not a JSON path: {expression!r} ({exc})") from None
-
-
-def json_value(text: str, expression: str) -> Any:
-    """The first value at ``expression`` in the JSON document ``text``; LookupError if none."""
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise LookupError("the body is not JSON") from None
-    matches = compile_json_path(expression).find(document)
-    if not matches:
-        raise LookupError(f"nothing at {expression}")
-    return matches[0].value
 
 
 def is_success(attempt: Attempt, rule: SuccessRule) -> bool:
@@ -151,5 +125,7 @@ def _why(r: RoundResult) -> str:
         return f"reset failed ({r.reset_error})"
     if r.probe_error:
         return f"probe failed ({r.probe_error})"
+    if r.batch_error:
+        return r.batch_error
     first = next((a.error for a in r.attempts if a.error), "")
     return f"{r.errors} of {len(r.attempts)} requests failed (first: {first})"

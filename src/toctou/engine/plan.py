@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict
 
+from toctou.engine.jsonpath import compile_json_path
 from toctou.errors import PlanError
 
 __all__ = [
@@ -70,6 +72,15 @@ class SuccessRule:
     json_path: str | None = None
     json_value: str | None = None  # compared with str() of the value found; None: any value
 
+    def __post_init__(self) -> None:
+        if self.json_path is not None:
+            compile_json_path(self.json_path)
+        if self.body_regex is not None:
+            try:
+                re.compile(self.body_regex)
+            except re.error as exc:
+                raise PlanError(f"not a regular expression: {self.body_regex!r} ({exc})") from None
+
 
 @dataclass(frozen=True, slots=True)
 class Probe:
@@ -78,6 +89,11 @@ class Probe:
     request: RaceRequest
     json_path: str
     unit: float = -1.0
+
+    def __post_init__(self) -> None:
+        compile_json_path(self.json_path)
+        if self.unit == 0:
+            raise PlanError("a probe unit of 0 cannot tell successes apart")
 
 
 @dataclass(frozen=True, slots=True)

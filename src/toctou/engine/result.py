@@ -76,6 +76,7 @@ class RoundResult:
     probe_after: float | None = None
     reset_error: str | None = None
     probe_error: str | None = None
+    batch_error: str | None = None
     violations: tuple[str, ...] = ()
     release_spread: Spread | None = None
     arrival_spread: Spread | None = None
@@ -83,7 +84,7 @@ class RoundResult:
     @property
     def judged(self) -> bool:
         """False when errors leave the round unable to show a race."""
-        return not (self.errors or self.reset_error or self.probe_error)
+        return not (self.errors or self.reset_error or self.probe_error or self.batch_error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from toctou.engine.jsonpath import json_value
 from toctou.engine.lastbyte import run_http1, send_one
-from toctou.engine.oracle import is_success, json_value, round_violations, verdict
+from toctou.engine.oracle import is_success, round_violations, verdict
 from toctou.engine.plan import RacePlan, RaceRequest, Technique
 from toctou.engine.result import Attempt, RaceResult, RoundResult, spread
 from toctou.engine.singlepacket import probe_h2c, run_http2
@@ -79,25 +80,31 @@ async def _round(
         error = await _reset(plan, oracle.reset)
         if error:
             return RoundResult(index, (), 0, 0, reset_error=error)
-    before = after = None
     try:
         before = await _read_probe(plan) if oracle.probe else None
+    except TargetError as exc:
+        return RoundResult(index, (), 0, 0, probe_error=f"before the round: {exc}")
+    try:
         if sequential:
-            attempts = [await send_one(plan, r, i) for i, r in enumerate(plan.requests)]
+            sent = [await send_one(plan, r, i) for i, r in enumerate(plan.requests)]
         else:
-            attempts = await _send_batch(plan)
+            sent = await _send_batch(plan)
+    except TargetError as exc:
+        return RoundResult(index, (), 0, 0, batch_error=str(exc))
+    attempts = tuple(replace(a, success=is_success(a, oracle.success)) for a in sent)
+    successes = sum(a.success for a in attempts)
+    errors = sum(a.error is not None and not a.body_truncated for a in attempts)
+    try:
         after = await _read_probe(plan) if oracle.probe else None
     except TargetError as exc:
-        if "attempts" not in locals():
-            return RoundResult(index, (), 0, 0, probe_error=str(exc))
-        return RoundResult(index, tuple(attempts), 0, len(attempts), probe_error=str(exc))
-    attempts = [replace(a, success=is_success(a, oracle.success)) for a in attempts]
-    successes = sum(a.success for a in attempts)
+        return RoundResult(
+            index, attempts, successes, errors, probe_error=f"after the round: {exc}"
+        )
     return RoundResult(
         index=index,
-        attempts=tuple(attempts),
+        attempts=attempts,
         successes=successes,
-        errors=sum(a.error is not None and not a.body_truncated for a in attempts),
+        errors=errors,
         probe_before=before,
         probe_after=after,
         violations=()

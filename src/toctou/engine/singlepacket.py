@@ -96,9 +96,13 @@ async def _open_shard(plan: RacePlan, origin: Origin, number: int) -> _Shard:
         raise TargetError(f"{origin.authority} did not negotiate HTTP/2 (ALPN: {conn.alpn})")
     config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
     shard = _Shard(number, conn, h2.connection.H2Connection(config=config))
-    shard.h2.initiate_connection()
-    shard.flush()
-    await _await_settings(shard, plan.timeouts.connect)
+    try:
+        shard.h2.initiate_connection()
+        shard.flush()
+        await _await_settings(shard, plan.timeouts.connect)
+    except BaseException:
+        await conn.aclose()
+        raise
     return shard
 
 
@@ -123,10 +127,14 @@ async def _await_settings(shard: _Shard, wait_s: float) -> None:
             return
 
 
-def _pre_send(shard: _Shard, origin: Origin) -> None:
-    for stream_id, stream in shard.streams.items():
-        body = stream.request.body
-        shard.h2.send_headers(stream_id, _headers(stream.request, origin), end_stream=False)
+def _pre_send(shard: _Shard, origin: Origin, batch: list[tuple[int, RaceRequest]]) -> None:
+    """Open a stream per request and send all of it but the final DATA frame."""
+    for index, request in batch:
+        # h2 hands out the next stream id only once the previous one has sent its headers.
+        stream_id = shard.h2.get_next_available_stream_id()
+        shard.h2.send_headers(stream_id, _headers(request, origin), end_stream=False)
+        shard.streams[stream_id] = _Stream(index, request)
+        body = request.body
         if len(body) > 1:
             if len(body) - 1 > shard.h2.local_flow_control_window(stream_id):
                 raise TargetError(
@@ -250,11 +258,9 @@ async def run_http2(plan: RacePlan) -> list[Attempt]:
         await first.conn.aclose()
         raise
     shards = [first, *others]
+    indexed = list(enumerate(plan.requests))
     for n, shard in enumerate(shards):
-        for index in range(n * size, min((n + 1) * size, len(plan.requests))):
-            stream_id = shard.h2.get_next_available_stream_id()
-            shard.streams[stream_id] = _Stream(index, plan.requests[index])
-        _pre_send(shard, origin)
+        _pre_send(shard, origin, indexed[n * size : (n + 1) * size])
     await asyncio.sleep(plan.gate_wait_ms / 1000)
     for shard in shards:  # warm each connection so the final write is not the first in a while
         shard.h2.ping(b"toctou\x00\x00")

@@ -1,0 +1,145 @@
+"""Small misbehaving servers on loopback, each on its own event loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextmanager
+def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """Run ``handler`` for every connection on 127.0.0.1; yield the port; stop on exit."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    port: list[int] = []
+    stop: list[asyncio.Event] = []
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+            tasks.discard(task)
+
+    async def main() -> None:
+        done = asyncio.Event()
+        stop.append(done)
+        server = await asyncio.start_server(tracked, "127.0.0.1", 0, ssl=tls)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        async with server:
+            await done.wait()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    try:
+        yield port[0]
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(5)
+        loop.close()
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    """Read a request up to the blank line (the tests send body-less or tiny requests)."""
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+        return b""
+
+
+async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_head(reader)
+    writer.write(b"SSH-2.0-OpenSSH_9.0\r\nthis is not http\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def reset_mid_response(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_head(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+    await writer.drain()
+    # SO_LINGER with a zero timeout: closing sends a TCP reset instead of a clean FIN.
+    writer.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
+    writer.transport.abort()
+
+
+async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_head(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+    try:
+        for _ in range(10_000):  # one byte every 50 ms: far longer than any client timeout
+            writer.write(b"x")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+async def huge_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_head(reader)
+    size = 200 * 2**20
+    writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+    chunk = b"y" * 2**16
+    try:
+        for _ in range(size // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_head(reader)
+    await asyncio.sleep(30)
+    writer.close()
+
+
+def counter_app() -> tuple[Handler, list[int]]:
+    """A racy counter over HTTP/1.1: GET returns {"n": N}; POST reads N, yields, writes N+1."""
+    state = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        if not head:
+            writer.close()
+            return
+        if head.startswith(b"POST"):
+            seen = state[0]
+            await asyncio.sleep(0.01)
+            state[0] = seen + 1
+            body = b'{"ok": true}'
+        else:
+            body = b'{"n": %d}' % state[0]
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    return handle, state
