@@ -30,7 +30,7 @@ def plan_for(url: str, technique: str, **options: object) -> RacePlan:
     return RacePlan.repeat(
         RaceRequest(url),
         5,
-        technique=technique,  # type: ignore[arg-type]
+        technique=technique,
         gate_wait_ms=10,
         timeouts=Timeouts(connect=2, response=1.5),
         oracle=Oracle(expect_max_successes=1),
@@ -81,11 +81,11 @@ def test_huge_body_is_capped(technique: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def certificate() -> Iterator[tuple[trustme.CA, ssl.SSLContext]]:
+def certificate() -> tuple[trustme.CA, ssl.SSLContext]:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    yield ca, context
+    return ca, context
 
 
 @pytest.mark.parametrize("technique", TECHNIQUES)
@@ -109,7 +109,7 @@ def test_insecure_accepts_a_self_signed_certificate_and_finds_the_race(
         plan = RacePlan.repeat(
             RaceRequest(url, "POST"),
             10,
-            technique=technique,  # type: ignore[arg-type]
+            technique=technique,
             insecure=True,
             oracle=Oracle(probe=Probe(RaceRequest(url), "$.n", unit=1)),
         )

@@ -208,8 +208,9 @@ def attack(
         bool, typer.Option(help="Keep Authorization and cookies in reports.")
     ] = False,
     max_requests: Annotated[
-        int, typer.Option(min=1, help="Request budget for the whole run.")
-    ] = DEFAULT_BUDGET,
+        int | None,
+        typer.Option(min=1, help=f"Request budget for the whole run [default: {DEFAULT_BUDGET}]."),
+    ] = None,
 ) -> None:
     """Race an HTTP endpoint with synchronised requests and judge the result from invariants."""
     try:
@@ -225,14 +226,7 @@ def attack(
         if max_requests is not None:
             options["budget"] = max_requests
         if config is not None:
-            plan = load_plan(config)
-            plan = replace(
-                plan,
-                **options,
-                budget=max(plan.budget, max_requests)
-                if max_requests != DEFAULT_BUDGET
-                else plan.budget,
-            )
+            plan = replace(load_plan(config), **options)
         else:
             request = _request(url, method, header, data, json_body, request_file)
             plan = RacePlan.repeat(

@@ -24,6 +24,8 @@ def parse_raw_request(raw: bytes, *, base_url: str | None = None) -> RaceRequest
     if not head.strip():
         raise PlanError("the request file is empty")
     lines = [line for line in head.split(b"\n") if line.strip()]
+    if base_url is not None and not any(line.lower().startswith(b"host:") for line in lines[1:]):
+        lines.append(b"Host: " + urlsplit(base_url).netloc.encode())
     headers_only = b"\r\n".join(
         line for line in lines if not line.lower().startswith(b"content-length:")
     )

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from toctou.engine.plan import RacePlan
+from toctou.engine.plan import RacePlan, RaceRequest
 
 __all__ = [
     "REDACTED_HEADERS",
@@ -132,27 +132,38 @@ class RaceResult:
 
     def redacted(self) -> RaceResult:
         """The same result with credentials (Authorization, Cookie, Set-Cookie) masked."""
-
-        def headers(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-            return tuple(
-                (k, "[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in pairs
-            )
-
-        def round_(r: RoundResult) -> RoundResult:
-            return replace(
-                r, attempts=tuple(replace(a, headers=headers(a.headers)) for a in r.attempts)
-            )
-
-        plan = replace(
-            self.plan,
-            requests=tuple(replace(q, headers=headers(q.headers)) for q in self.plan.requests),
-        )
         return replace(
             self,
-            plan=plan,
-            rounds=tuple(round_(r) for r in self.rounds),
-            baseline=round_(self.baseline) if self.baseline else None,
+            plan=_redact_plan(self.plan),
+            rounds=tuple(_redact_round(r) for r in self.rounds),
+            baseline=_redact_round(self.baseline) if self.baseline else None,
         )
+
+
+def _redact(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, "[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in pairs)
+
+
+def _redact_request(request: RaceRequest) -> RaceRequest:
+    return replace(request, headers=_redact(request.headers))
+
+
+def _redact_round(r: RoundResult) -> RoundResult:
+    return replace(r, attempts=tuple(replace(a, headers=_redact(a.headers)) for a in r.attempts))
+
+
+def _redact_plan(plan: RacePlan) -> RacePlan:
+    oracle = plan.oracle
+    probe = oracle.probe
+    return replace(
+        plan,
+        requests=tuple(_redact_request(q) for q in plan.requests),
+        oracle=replace(
+            oracle,
+            reset=_redact_request(oracle.reset) if oracle.reset else None,
+            probe=replace(probe, request=_redact_request(probe.request)) if probe else None,
+        ),
+    )
 
 
 _ADAPTER: TypeAdapter[RaceResult] = TypeAdapter(RaceResult)
