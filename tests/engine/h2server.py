@@ -1,0 +1,61 @@
+"""A small HTTP/2 server (h2 library, TLS with ALPN or cleartext) that stamps arrival times.
+
+It answers every stream 200 with ``{"n": <stream count so far>}`` and the lab's
+``Server-Timing: arrival;desc=...`` header, and counts how many reads delivered final frames,
+so tests can check that a batch's completions arrived together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+
+from tests.engine.hostile import Handler
+
+
+@dataclass
+class H2Stats:
+    completed: int = 0
+    connections: int = 0
+    reads_with_completions: list[int] = field(default_factory=list)
+
+
+def h2_handler(stats: H2Stats, max_streams: int = 100) -> Handler:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stats.connections += 1
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
+        writer.write(conn.data_to_send())
+        while data := await reader.read(65_536):
+            arrived = time.time_ns()
+            ended = 0
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                if isinstance(event, h2.events.StreamEnded):
+                    ended += 1
+                    stats.completed += 1
+                    body = json.dumps({"n": stats.completed}).encode()
+                    conn.send_headers(
+                        event.stream_id,
+                        [
+                            (":status", "200"),
+                            ("content-length", str(len(body))),
+                            ("server-timing", f'arrival;desc="{arrived}"'),
+                        ],
+                    )
+                    conn.send_data(event.stream_id, body, end_stream=True)
+            if ended:
+                stats.reads_with_completions.append(ended)
+            writer.write(conn.data_to_send())
+            await writer.drain()
+
+    return handle
