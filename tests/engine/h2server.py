@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 
@@ -27,7 +28,10 @@ class H2Stats:
     reads_with_completions: list[int] = field(default_factory=list)
 
 
-def h2_handler(stats: H2Stats, max_streams: int = 100) -> Handler:
+def h2_handler(stats: H2Stats, max_streams: int = 100, mode: str = "ok") -> Handler:
+    """``mode``: ok (answer), stall (never answer), reset (RST_STREAM every stream),
+    huge (announce 10 MB, send 12 KB, then stall)."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stats.connections += 1
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
@@ -43,6 +47,18 @@ def h2_handler(stats: H2Stats, max_streams: int = 100) -> Handler:
                 if isinstance(event, h2.events.StreamEnded):
                     ended += 1
                     stats.completed += 1
+                    if mode == "stall":
+                        continue
+                    if mode == "reset":
+                        conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                        continue
+                    if mode == "huge":
+                        conn.send_headers(
+                            event.stream_id,
+                            [(":status", "200"), ("content-length", str(10 * 2**20))],
+                        )
+                        conn.send_data(event.stream_id, b"z" * 12_000)
+                        continue
                     body = json.dumps({"n": stats.completed}).encode()
                     conn.send_headers(
                         event.stream_id,

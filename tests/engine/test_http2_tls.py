@@ -1,14 +1,18 @@
-"""Single-packet over TLS: ALPN h2, every final frame in one write, sharding at the stream cap."""
+"""Single-packet over TLS and h2c: ALPN, one write for every final frame, sharding at the stream
+cap, and HTTP/2 servers that misbehave."""
 
 from __future__ import annotations
 
 import ssl
+import time
 
+import pytest
 import trustme
 
 from tests.engine.h2server import H2Stats, h2_handler
-from tests.engine.hostile import serve
-from toctou.engine import Oracle, RacePlan, RaceRequest, run_race
+from tests.engine.hostile import serve, silent
+from toctou.engine import Oracle, RacePlan, RaceRequest, Timeouts, run_race
+from toctou.lab.process import free_port
 
 
 def tls_context() -> ssl.SSLContext:
@@ -60,3 +64,51 @@ def test_batches_shard_at_the_servers_stream_limit() -> None:
     assert sorted({a.connection for a in r.attempts}) == [0, 1, 2]  # 8 + 8 + 4
     assert [a.status for a in r.attempts] == [200] * 20
     assert sorted(stats.reads_with_completions) == [4, 8, 8]
+
+
+def h2_plan(url: str, **options: object) -> RacePlan:
+    return RacePlan.repeat(
+        RaceRequest(url),
+        5,
+        technique="single-packet",
+        gate_wait_ms=10,
+        timeouts=Timeouts(connect=1.5, response=1.5),
+        oracle=Oracle(expect_max_successes=1),
+        **options,
+    )
+
+
+def test_refused_h2_connection_is_inconclusive() -> None:
+    result = run_race(h2_plan(f"http://127.0.0.1:{free_port()}/"))
+    assert result.verdict.outcome == "inconclusive"
+    assert "cannot connect" in result.verdict.summary
+
+
+def test_server_that_never_sends_settings_is_inconclusive() -> None:
+    with serve(silent) as port:
+        started = time.monotonic()
+        result = run_race(h2_plan(f"http://127.0.0.1:{port}/"))
+    assert time.monotonic() - started < 10
+    assert result.verdict.outcome == "inconclusive"
+    assert "SETTINGS" in result.verdict.summary
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [("stall", "timed out"), ("reset", "stream reset by the server")],
+)
+def test_streams_that_never_complete_are_errors(mode: str, error: str) -> None:
+    with serve(h2_handler(H2Stats(), mode=mode)) as port:
+        result = run_race(h2_plan(f"http://127.0.0.1:{port}/"))
+    attempts = result.rounds[0].attempts
+    assert len(attempts) == 5
+    assert all(a.error and error in a.error for a in attempts), [a.error for a in attempts]
+    assert result.verdict.outcome == "inconclusive"
+
+
+def test_huge_h2_body_is_capped_and_the_stream_reset() -> None:
+    with serve(h2_handler(H2Stats(), mode="huge")) as port:
+        result = run_race(h2_plan(f"http://127.0.0.1:{port}/", max_body_bytes=1000))
+    for attempt in result.rounds[0].attempts:
+        assert attempt.body_truncated
+        assert len(attempt.body) == 1000
