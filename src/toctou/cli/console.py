@@ -9,7 +9,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from toctou.engine.result import RaceResult
+from toctou.engine.result import RaceResult, Spread
 
 __all__ = ["console", "err_console", "fail", "render_race"]
 
@@ -27,6 +27,12 @@ def _ms(ns: float | None) -> str:
     return "-" if ns is None else f"{ns / 1e6:.3f} ms"
 
 
+def _spread(spread: Spread | None) -> str:
+    if spread is None:
+        return "-"
+    return f"{_ms(spread.range_ns)} (sd {spread.stdev_ns / 1e6:.3f})"
+
+
 def render_race(result: RaceResult) -> Group:
     """The summary of a race: one row per round, then the verdict with its evidence."""
     table = Table(title=f"{result.technique} over {result.protocol}", title_justify="left")
@@ -40,8 +46,6 @@ def render_race(result: RaceResult) -> Group:
             if r.probe_before is None
             else f"{r.probe_before:g} -> {r.probe_after if r.probe_after is not None else '?'}"
         )
-        arrival = r.arrival_spread.range_ns if r.arrival_spread else None
-        release = r.release_spread.range_ns if r.release_spread else None
         state = (
             "[red]broken[/]"
             if r.violations
@@ -54,8 +58,8 @@ def render_race(result: RaceResult) -> Group:
             str(r.successes),
             str(r.errors),
             probe,
-            _ms(release),
-            _ms(arrival),
+            _spread(r.release_spread),
+            _spread(r.arrival_spread),
             state,
         )
     colour = {"race": "red", "no_race_observed": "green", "inconclusive": "yellow"}[

@@ -103,12 +103,13 @@ async def _last_byte(plan: RacePlan) -> list[Attempt]:
             ready[i] = conn
         else:
             attempts[i] = _failed(i, str(conn))
-    try:
-        await asyncio.gather(*(_pre_send(c, wires[i]) for i, c in ready.items()))
-    except OSError as exc:
-        for conn in ready.values():
-            conn.close()
-        raise TargetError(f"connection lost before the gate: {exc}") from None
+    sent = await asyncio.gather(
+        *(_pre_send(c, wires[i]) for i, c in ready.items()), return_exceptions=True
+    )
+    for i, outcome in zip(list(ready), sent, strict=True):
+        if isinstance(outcome, BaseException):
+            await ready.pop(i).aclose()
+            attempts[i] = _failed(i, f"connection lost before the gate: {outcome}")
     await asyncio.sleep(plan.gate_wait_ms / 1000)
     released: dict[int, int] = {}
     async with asyncio.TaskGroup() as group:

@@ -17,6 +17,7 @@ __all__ = [
     "Outcome",
     "RaceResult",
     "RoundResult",
+    "Spread",
     "Verdict",
     "spread",
 ]
