@@ -1,27 +1,31 @@
-"""The seed's story as data: ten buyers, one GPU, three strategies.
+"""The seed's story as data: ten buyers, one GPU, three strategies, two race windows.
 
-``run_demo`` talks to a running lab over HTTP only. How the ten purchases are sent is one function
-(``send``), so the race engine can take over from :mod:`toctou.burst` without touching the rest.
+``run_demo`` talks to a running lab over HTTP only, and sends each burst with the race engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
-from toctou.burst import Reply, Shot, afire
+from toctou.engine import Oracle, Probe, RacePlan, RaceRequest, arun_race
 
-__all__ = ["DEMO_STRATEGIES", "DemoResult", "run_demo"]
+__all__ = ["DEMO_STRATEGIES", "DEMO_WINDOWS_MS", "DemoResult", "run_demo"]
 
 DEMO_STRATEGIES = ("vulnerable", "atomic", "lock")
-Send = Callable[[str, Sequence[Shot]], Awaitable[list[Reply]]]
+DEMO_WINDOWS_MS = (100.0, 0.0)  # the seed's sleep, and none at all
+_JSON = (("Content-Type", "application/json"),)
 
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     strategy: str
+    window_ms: float
+    technique: str
+    protocol: str
     buyers: int
     starting_stock: int
     successes: int
@@ -31,6 +35,7 @@ class DemoResult:
     units_sold: int
     audit_holds: bool
     violations: tuple[str, ...]
+    arrival_spread_ms: float | None
 
     @property
     def race_type(self) -> str | None:
@@ -44,44 +49,65 @@ class DemoResult:
         return "Oversell"
 
 
+def _plan(base_url: str, strategy: str, window_ms: float, buyers: int, stock: int) -> RacePlan:
+    item = 1
+    return RacePlan.repeat(
+        RaceRequest(
+            f"{base_url}/inventory/{strategy}/purchase",
+            "POST",
+            (*_JSON, ("X-Race-Window-Ms", f"{window_ms:g}")),
+            json.dumps({"item_id": item}).encode(),
+        ),
+        buyers,
+        technique="auto",
+        oracle=Oracle(
+            expect_max_successes=stock,
+            reset=RaceRequest(
+                f"{base_url}/lab/reset",
+                "POST",
+                _JSON,
+                json.dumps({"item_id": item, "stock": stock}).encode(),
+            ),
+            probe=Probe(RaceRequest(f"{base_url}/inventory/items/{item}"), "$.stock"),
+        ),
+    )
+
+
 async def run_demo(
     base_url: str,
     *,
     buyers: int = 10,
     stock: int = 1,
     strategies: Sequence[str] = DEMO_STRATEGIES,
-    send: Send = afire,
+    windows_ms: Sequence[float] = DEMO_WINDOWS_MS,
 ) -> list[DemoResult]:
-    """Reset, fire ``buyers`` concurrent purchases per strategy, and audit the result."""
+    """For each window and strategy: reset, race ``buyers`` purchases, and read the lab's audit."""
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        for strategy in strategies:
-            (
-                await client.post("/lab/reset", json={"item_id": 1, "stock": stock})
-            ).raise_for_status()
-            shots = [
-                Shot(
-                    "POST", f"/inventory/{strategy}/purchase", {"item_id": 1, "buyer": f"buyer-{i}"}
+        for window_ms in windows_ms:
+            for strategy in strategies:
+                race = await arun_race(_plan(base_url, strategy, window_ms, buyers, stock))
+                audit = (await client.get("/lab/audit", params={"item_id": 1})).raise_for_status()
+                report = audit.json()
+                item = report["items"][0]
+                round_ = race.rounds[0]
+                spread = round_.arrival_spread
+                results.append(
+                    DemoResult(
+                        strategy=strategy,
+                        window_ms=window_ms,
+                        technique=race.technique,
+                        protocol=race.protocol,
+                        buyers=buyers,
+                        starting_stock=stock,
+                        successes=round_.successes,
+                        rejected=sum(a.status == 409 for a in round_.attempts),
+                        errors=round_.errors,
+                        final_stock=item["stock"],
+                        units_sold=item["units_sold"],
+                        audit_holds=report["holds"],
+                        violations=tuple(v for i in report["invariants"] for v in i["violations"]),
+                        arrival_spread_ms=spread.range_ns / 1e6 if spread else None,
+                    )
                 )
-                for i in range(buyers)
-            ]
-            replies = await send(base_url, shots)
-            audit = (
-                (await client.get("/lab/audit", params={"item_id": 1})).raise_for_status().json()
-            )
-            item = audit["items"][0]
-            results.append(
-                DemoResult(
-                    strategy=strategy,
-                    buyers=buyers,
-                    starting_stock=stock,
-                    successes=sum(r.ok for r in replies),
-                    rejected=sum(r.status == 409 for r in replies),
-                    errors=sum(not r.ok and r.status != 409 for r in replies),
-                    final_stock=item["stock"],
-                    units_sold=item["units_sold"],
-                    audit_holds=audit["holds"],
-                    violations=tuple(v for i in audit["invariants"] for v in i["violations"]),
-                )
-            )
     return results

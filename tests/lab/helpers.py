@@ -1,18 +1,58 @@
-"""Small HTTP helpers for lab tests: reset an item, race it, read its audit and orders."""
+"""Small HTTP helpers for lab tests: reset an item, race it with the engine, read the audit."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from toctou.burst import Reply, Shot, fire
+from toctou.engine import RacePlan, RaceRequest, run_race
 from toctou.lab.process import LabProcess
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int | None
+    body: Any
 
 
 def reset(lab: LabProcess, item_id: int, stock: int) -> None:
     reply = httpx.post(f"{lab.base_url}/lab/reset", json={"item_id": item_id, "stock": stock})
     assert reply.status_code == 200, reply.text
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def send_together(
+    url: str,
+    count: int,
+    *,
+    method: str = "POST",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> list[Reply]:
+    """``count`` copies of one request, released together (last-byte sync, warm connections)."""
+    pairs = dict(headers or {})
+    raw = b""
+    if body is not None:
+        raw = json.dumps(body).encode()
+        pairs.setdefault("Content-Type", "application/json")
+    plan = RacePlan.repeat(
+        RaceRequest(url, method, tuple(pairs.items()), raw),
+        count,
+        technique="last-byte",
+        gate_wait_ms=20,
+    )
+    attempts = run_race(plan).rounds[0].attempts
+    assert len(attempts) == count
+    return [Reply(a.status, _decode(a.body)) for a in attempts]
 
 
 def race(
@@ -24,16 +64,12 @@ def race(
     window_ms: float = 0,
     requests: int = 20,
 ) -> list[Reply]:
-    shots = [
-        Shot(
-            "POST",
-            f"/inventory/{strategy}/purchase",
-            {"item_id": item_id, "quantity": quantity, "buyer": f"buyer-{i}"},
-            {"X-Race-Window-Ms": str(window_ms)},
-        )
-        for i in range(requests)
-    ]
-    return fire(lab.base_url, shots)
+    return send_together(
+        f"{lab.base_url}/inventory/{strategy}/purchase",
+        requests,
+        body={"item_id": item_id, "quantity": quantity},
+        headers={"X-Race-Window-Ms": str(window_ms)},
+    )
 
 
 def audit(lab: LabProcess, item_id: int | None = None) -> dict[str, Any]:

@@ -9,8 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import httpx
 
-from tests.lab.helpers import audit
-from toctou.burst import Shot, fire
+from tests.lab.helpers import audit, send_together
 from toctou.lab.process import LabProcess
 
 
@@ -52,7 +51,7 @@ def test_seed_fail_answer_has_the_seed_shape(sqlite_lab: LabProcess) -> None:
 
 
 def _burst(base_url: str, count: int) -> int:
-    replies = fire(base_url, [Shot("POST", "/buy-vulnerable") for _ in range(count)])
+    replies = send_together(f"{base_url}/buy-vulnerable", count)
     return sum(r.status == 200 for r in replies)
 
 

@@ -15,13 +15,16 @@ from toctou.demo import DemoResult, run_demo
 
 __all__ = ["demo", "render_demo"]
 
-SEED_WINDOW_MS = 100.0
+
+def _spread(result: DemoResult) -> str:
+    return "-" if result.arrival_spread_ms is None else f"{result.arrival_spread_ms:.2f} ms"
 
 
-def render_result(result: DemoResult, window_ms: float) -> Panel:
+def render_result(result: DemoResult) -> Panel:
     lines = [
         f"Starting stock: {result.starting_stock}",
-        f"Fired {result.buyers} concurrent purchases (race window {window_ms:g} ms)",
+        f"Fired {result.buyers} purchases at once ({result.technique} over {result.protocol}); "
+        f"they reached the server within {_spread(result)}",
         f"Successful buys: [bold]{result.successes}[/] (expected: at most {result.starting_stock})",
         f"Rejected: {result.rejected}   Errors: {result.errors}",
         f"Final stock: {result.final_stock}   Orders recorded: {result.units_sold} units",
@@ -44,24 +47,31 @@ def render_result(result: DemoResult, window_ms: float) -> Panel:
             )
         lines.extend(f"  audit: {v}" for v in result.violations)
         style = "red"
-    return Panel("\n".join(lines), title=f"strategy: {result.strategy}", border_style=style)
+    title = f"strategy: {result.strategy}, race window {result.window_ms:g} ms"
+    return Panel("\n".join(lines), title=title, border_style=style)
 
 
-def render_demo(results: list[DemoResult], window_ms: float) -> Table:
+def render_demo(results: list[DemoResult]) -> Table:
     table = Table(title="Summary")
-    for column in ("strategy", "successes", "final stock", "sold", "audit"):
+    for column in ("window", "strategy", "successes", "final stock", "sold", "arrival spread"):
         table.add_column(column)
+    table.add_column("audit")
     for r in results:
         verdict = "[green]holds[/]" if r.audit_holds else f"[red]violated ({r.race_type})[/]"
-        table.add_row(r.strategy, str(r.successes), str(r.final_stock), str(r.units_sold), verdict)
+        table.add_row(
+            f"{r.window_ms:g} ms",
+            r.strategy,
+            str(r.successes),
+            str(r.final_stock),
+            str(r.units_sold),
+            _spread(r),
+            verdict,
+        )
     return table
 
 
 def demo(
     buyers: Annotated[int, typer.Option(min=2, max=200, help="Concurrent purchases.")] = 10,
-    race_window_ms: Annotated[
-        float, typer.Option(min=0, max=1000, help="Delay between check and commit.")
-    ] = SEED_WINDOW_MS,
 ) -> None:
     """Start the lab on a free loopback port, race it, show what happened, stop it."""
     try:
@@ -69,14 +79,14 @@ def demo(
     except ImportError:
         fail("the demo needs the lab: pip install 'toctou[lab]'")
     started = time.perf_counter()
-    console.print(f"Starting the lab (SQLite, race window {race_window_ms:g} ms) ...")
+    console.print("Starting the lab (SQLite, HTTP/1.1 and HTTP/2) ...")
     try:
-        with serve_lab(race_window_ms=race_window_ms) as lab:
+        with serve_lab(http2=True) as lab:
             console.print(f"Lab running at {lab.base_url}\n")
             results = asyncio.run(run_demo(lab.base_url, buyers=buyers))
     except LabStartError as exc:
         fail(f"the lab did not start: {exc}")
     for result in results:
-        console.print(render_result(result, race_window_ms))
-    console.print(render_demo(results, race_window_ms))
+        console.print(render_result(result))
+    console.print(render_demo(results))
     console.print(f"Done in {time.perf_counter() - started:.1f} s.")

@@ -1,4 +1,9 @@
-"""``toctou serve``: run the lab with uvicorn, one or many worker processes on one database."""
+"""``toctou serve``: run the lab with uvicorn, one or many worker processes on one database.
+
+``--http2`` serves it with hypercorn instead: HTTP/1.1 and cleartext HTTP/2 (h2c, by prior
+knowledge or by ``Upgrade: h2c``) on the same port, at most ``H2_MAX_CONCURRENT_STREAMS`` open
+streams per HTTP/2 connection.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,24 @@ import os
 import secrets
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toctou.cli.console import err_console, fail
 
-__all__ = ["bind_socket", "is_loopback", "serve"]
+if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
+
+__all__ = ["H2_MAX_CONCURRENT_STREAMS", "bind_socket", "hypercorn_config", "is_loopback", "serve"]
 
 LAB_FACTORY = "toctou.lab.app:create_app_from_env"
+
+H2_MAX_CONCURRENT_STREAMS = 100
+"""Hypercorn's default SETTINGS_MAX_CONCURRENT_STREAMS, kept. A client that opens one stream
+more on a connection gets the whole connection closed (GOAWAY PROTOCOL_ERROR from the h2
+library), not just that stream refused: send at most this many requests at once per
+connection."""
 
 
 def is_loopback(host: str) -> bool:
@@ -67,6 +81,13 @@ def serve(
         "data"
     ),
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    http2: Annotated[
+        bool,
+        typer.Option(
+            "--http2",
+            help="Serve with hypercorn: HTTP/1.1 and cleartext HTTP/2 (h2c) on the same port.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the deliberately vulnerable lab."""
     try:
@@ -76,6 +97,11 @@ def serve(
         from toctou.lab.db import DatabaseURLError, normalize_url
     except ImportError:
         fail("the lab needs its extra: pip install 'toctou[lab]'")
+    if http2:
+        try:
+            import hypercorn  # noqa: F401
+        except ImportError:
+            fail("--http2 needs hypercorn, in the lab's extra: pip install 'toctou[lab]'")
     if db is not None:
         try:
             normalize_url(db)
@@ -99,6 +125,9 @@ def serve(
         sock = bind_socket(host, port)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    if http2:
+        _serve_hypercorn(hypercorn_config(sock, workers=workers, access_log=access_log))
+        return
     config = uvicorn.Config(
         LAB_FACTORY,
         factory=True,
@@ -112,3 +141,44 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
     else:
         Multiprocess(config, sockets=[sock]).run()
+
+
+def hypercorn_config(sock: socket.socket, *, workers: int, access_log: bool) -> HypercornConfig:
+    """Hypercorn settings serving the lab on ``sock``, which the config takes over.
+
+    The socket comes from ``bind_socket``, as for uvicorn. Hypercorn's own sockets would get
+    TCP_NODELAY as well (it sets the option on its listening socket and Linux copies it to accepted
+    ones, although their ``proto`` is 0, so asyncio does not), but ``fd://`` keeps one binding
+    path: the socket rebuilt from the descriptor reads ``proto`` (IPPROTO_TCP) back from the
+    kernel, keeps it when pickled to spawned workers, and asyncio then sets TCP_NODELAY on every
+    accepted connection.
+    """
+    from hypercorn.config import Config
+
+    config = Config()
+    # Hypercorn evaluates the text after the colon: each worker calls the factory.
+    config.application_path = f"{LAB_FACTORY}()"
+    config.bind = [f"fd://{sock.detach()}"]
+    config.workers = workers
+    config.accesslog = "-" if access_log else None
+    config.errorlog = "-"
+    config.loglevel = "INFO"
+    config.h2_max_concurrent_streams = H2_MAX_CONCURRENT_STREAMS
+    # Hypercorn closes a connection after 1000 requests by default; uvicorn never does. Match
+    # uvicorn, so long keep-alive or HTTP/2 runs compare between the two servers.
+    config.keep_alive_max_requests = 2**62
+    return config
+
+
+def _serve_hypercorn(config: HypercornConfig) -> None:
+    from hypercorn.asyncio.run import asyncio_worker
+    from hypercorn.run import run
+
+    if config.workers == 1:
+        # In this process, as uvicorn.Server does: SIGINT/SIGTERM shut it down gracefully.
+        asyncio_worker(config)
+        return
+    # Spawns the workers, each loading the app itself; SIGINT/SIGTERM stop them all.
+    exit_code = run(config)
+    if exit_code:
+        raise typer.Exit(exit_code)

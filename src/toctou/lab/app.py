@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from toctou import __version__
 from toctou.lab import control, legacy
@@ -26,6 +27,7 @@ from toctou.lab.inventory.routes import UnknownStrategy
 from toctou.lab.models import Base, Item
 from toctou.lab.runtime import Lab
 from toctou.lab.schemas import ErrorOut, RejectedOut
+from toctou.lab.timing import ServerTimingMiddleware
 
 __all__ = ["create_app", "create_app_from_env", "prepare_database"]
 
@@ -58,6 +60,13 @@ async def prepare_database(db: Database) -> None:
                 await release()
 
 
+class _LabApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, outside even ServerErrorMiddleware (which `add_middleware` cannot reach), so
+        # the 500 of an unhandled exception carries the Server-Timing header too.
+        return ServerTimingMiddleware(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the lab for ``settings`` (default: read from ``TOCTOU_*`` variables)."""
     settings = settings or Settings()
@@ -75,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await db.dispose()
 
-    app = FastAPI(
+    app = _LabApp(
         title="toctou lab",
         version=__version__,
         description=DESCRIPTION,

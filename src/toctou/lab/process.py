@@ -36,6 +36,7 @@ class LabProcess:
     log_path: Path
     workers: int
     worker_pids: set[int] = field(default_factory=set)
+    http2: bool = False  # served by hypercorn: HTTP/1.1 and h2c on the same port
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -74,8 +75,12 @@ def serve_lab(
     env: dict[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     startup_timeout: float = 60.0,
+    http2: bool = False,
 ) -> Iterator[LabProcess]:
     """Start the lab, yield it once every worker answers, and stop it on exit.
+
+    ``http2`` serves it with hypercorn (``toctou serve --http2``): HTTP/1.1 and cleartext HTTP/2
+    by prior knowledge on the same port.
 
     The child sees no ``TOCTOU_*`` variable of this process, only those given in ``env``.
     """
@@ -89,6 +94,7 @@ def serve_lab(
             "--race-window-ms", str(race_window_ms),
             "--data-dir", str(data_dir or Path(tmp) / "data"),
             *(("--db", db_url) if db_url else ()),
+            *(("--http2",) if http2 else ()),
             *extra_args,
         ]  # fmt: skip
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("TOCTOU_")}
@@ -101,7 +107,7 @@ def serve_lab(
                 env=child_env,
                 start_new_session=True,
             )
-        lab = LabProcess(f"http://127.0.0.1:{port}", process, log_path, workers)
+        lab = LabProcess(f"http://127.0.0.1:{port}", process, log_path, workers, http2=http2)
         try:
             _wait_ready(lab, startup_timeout)
             yield lab
