@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from toctou.engine import RacePlan, RaceRequest, run_race
+from toctou.engine import RacePlan, RaceRequest, Technique, run_race
 from toctou.lab.process import LabProcess
 
 
@@ -37,8 +37,9 @@ def send_together(
     method: str = "POST",
     body: Any = None,
     headers: dict[str, str] | None = None,
+    technique: Technique = "last-byte",
 ) -> list[Reply]:
-    """``count`` copies of one request, released together (last-byte sync, warm connections)."""
+    """``count`` copies of one request, released together (by default last-byte sync)."""
     pairs = dict(headers or {})
     raw = b""
     if body is not None:
@@ -47,7 +48,7 @@ def send_together(
     plan = RacePlan.repeat(
         RaceRequest(url, method, tuple(pairs.items()), raw),
         count,
-        technique="last-byte",
+        technique=technique,
         gate_wait_ms=20,
     )
     attempts = run_race(plan).rounds[0].attempts
