@@ -78,8 +78,9 @@ async def send_one(plan: RacePlan, request: RaceRequest, index: int = 0) -> Atte
     except TargetError as exc:
         return _failed(index, str(exc))
     try:
-        conn.writer.write(encode_request(request))
-        released = time.perf_counter_ns()
+        wire = encode_request(request)
+        released = time.perf_counter_ns()  # read before the write: the server cannot be earlier
+        conn.writer.write(wire)
         await conn.writer.drain()
     except OSError as exc:
         await conn.aclose()
@@ -117,8 +118,8 @@ async def _last_byte(plan: RacePlan) -> list[Attempt]:
             if offset:
                 await asyncio.sleep(offset / 1000)
             for i in indexes:  # the gate: final bytes back to back, no await in between
-                ready[i].writer.write(wires[i][-1:])
                 released[i] = time.perf_counter_ns()
+                ready[i].writer.write(wires[i][-1:])
             for i in indexes:
                 group.create_task(
                     _store(attempts, i, _exchange(plan, i, requests[i], ready[i], released[i]))
@@ -158,8 +159,10 @@ async def _naive(plan: RacePlan, warm_first: bool) -> list[Attempt]:
 
     async def first_on_warm() -> Attempt:
         assert warm is not None
-        warm.writer.write(encode_request(requests[0]))
-        return await _exchange(plan, 0, requests[0], warm, time.perf_counter_ns())
+        wire = encode_request(requests[0])
+        released = time.perf_counter_ns()
+        warm.writer.write(wire)
+        return await _exchange(plan, 0, requests[0], warm, released)
 
     async def delayed(i: int, request: RaceRequest) -> Attempt:
         if request.offset_ms:

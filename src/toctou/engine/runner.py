@@ -128,6 +128,13 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
     started = datetime.now(UTC)
     clock = time.perf_counter()
     technique, note = await choose_technique(plan)
+    notes = [note]
+    if technique == "single-packet" and any(not r.body for r in plan.requests):
+        notes.append(
+            "body-less requests: only an empty END_STREAM frame is held back, and servers that "
+            "start a request on its HEADERS (hypercorn does) run it before the release; the "
+            "HEADERS of one connection still leave in one write"
+        )
     chosen = replace(plan, technique=technique)
     baseline = await _round(chosen, -1, None, sequential=True) if plan.oracle.baseline else None
     rounds = []
@@ -145,7 +152,7 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
         baseline=baseline,
         started_at=started.isoformat(),
         duration_s=time.perf_counter() - clock,
-        notes=(note,),
+        notes=tuple(notes),
     )
 
 

@@ -149,8 +149,8 @@ def _release(shard: _Shard) -> None:
     for stream_id, stream in shard.streams.items():
         shard.h2.send_data(stream_id, stream.request.body[-1:], end_stream=True)
     data = shard.h2.data_to_send()
+    released = time.perf_counter_ns()  # read before the write: the server cannot be earlier
     shard.conn.writer.write(data)
-    released = time.perf_counter_ns()
     for stream in shard.streams.values():
         stream.released_ns = released
 

@@ -1,0 +1,284 @@
+"""A loopback TCP proxy that delays every chunk it receives by its own random delay.
+
+A stand-in for a network path with jitter (a lighter netem): each ``recv`` is forwarded as one
+``send`` after ``delay_ms ± jitter_ms`` (uniform, seedable), independently of every other chunk,
+but never before the previous chunk of the same connection and direction (TCP keeps order).
+TCP handshakes are local and instant; only data (and the end of a stream) is delayed.
+
+    with JitterProxy(target_port=8000) as port:   # runs in a thread with its own event loop
+        httpx.get(f"http://127.0.0.1:{port}/health")
+
+    .venv/bin/python benchmarks/jitterproxy.py --target-port 8000   # standalone, until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+__all__ = ["Jitter", "JitterProxy"]
+
+LOOPBACK = "127.0.0.1"
+PAUSE_BYTES = 1 << 20  # stop reading a side while this much of its data waits to be sent
+MAX_CONNECTIONS = 1024
+
+
+@dataclass
+class Jitter:
+    """Uniform delays in ``[delay_ms - jitter_ms, delay_ms + jitter_ms]`` (never below 0)."""
+
+    delay_ms: float = 20.0
+    jitter_ms: float = 10.0
+    seed: int | None = None
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw_s(self) -> float:
+        low, high = self.delay_ms - self.jitter_ms, self.delay_ms + self.jitter_ms
+        return max(0.0, self.rng.uniform(low, high)) / 1000
+
+
+class _Pipe:
+    """One direction of one connection: chunks wait in order until their due time."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, jitter: Jitter, on_finish: Callable[[], None]
+    ) -> None:
+        self.loop = loop
+        self.jitter = jitter
+        self.on_finish = on_finish
+        self.source: asyncio.Transport | None = None
+        self.dest: asyncio.Transport | None = None
+        self.queue: deque[tuple[float, bytes | None]] = deque()  # None: end of stream
+        self.queued_bytes = 0
+        self.last_due = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.finished = False
+
+    def push(self, data: bytes | None) -> None:
+        due = max(self.loop.time() + self.jitter.draw_s(), self.last_due)
+        self.last_due = due
+        self.queue.append((due, data))
+        self.queued_bytes += len(data or b"")
+        if self.queued_bytes > PAUSE_BYTES and self.source is not None:
+            self.source.pause_reading()
+        self.arm()
+
+    def arm(self) -> None:
+        if self.timer is None and self.queue and self.dest is not None:
+            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+
+    def flush(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        while self.queue and self.queue[0][0] <= now and self.dest is not None:
+            _, data = self.queue.popleft()
+            self.send(self.dest, data)
+        if self.source is not None and self.queued_bytes <= PAUSE_BYTES:
+            with contextlib.suppress(RuntimeError):
+                self.source.resume_reading()
+        self.arm()
+
+    def send(self, dest: asyncio.Transport, data: bytes | None) -> None:
+        if data is None:
+            if not dest.is_closing() and dest.can_write_eof():
+                dest.write_eof()
+            self.finish()
+            return
+        self.queued_bytes -= len(data)
+        if not dest.is_closing():
+            dest.write(data)
+
+    def finish(self) -> None:
+        """Nothing more goes this way: drop what still waits, tell the link."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.queue.clear()
+        if not self.finished:
+            self.finished = True
+            self.on_finish()
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a proxied connection; what it receives goes into ``outgoing``."""
+
+    def __init__(self, link: _Link, outgoing: _Pipe) -> None:
+        self.link = link
+        self.outgoing = outgoing
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.outgoing.source = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.outgoing.push(data)
+
+    def eof_received(self) -> bool:
+        self.outgoing.push(None)
+        return True  # keep our sending half open until the peer finishes too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link.lost(self)
+
+
+class _Link:
+    """A client connection and its upstream connection, with one pipe per direction."""
+
+    def __init__(self, proxy: JitterProxy, loop: asyncio.AbstractEventLoop) -> None:
+        self.proxy = proxy
+        self.up = _Pipe(loop, proxy.jitter, self.maybe_close)  # client -> target
+        self.down = _Pipe(loop, proxy.jitter, self.maybe_close)  # target -> client
+        self.client = _Side(self, self.up)
+        self.server = _Side(self, self.down)
+        self.closed = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def connect(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            await loop.create_connection(
+                lambda: self.server, self.proxy.target_host, self.proxy.target_port
+            )
+        except OSError:
+            self.close()
+            return
+        self.up.dest = self.server.transport
+        self.down.dest = self.client.transport
+        self.up.arm()
+
+    def lost(self, side: _Side) -> None:
+        """One socket is gone: nothing more reaches it; what it sent drains, then ends."""
+        if self.closed:
+            return
+        into, out_of = (self.down, self.up) if side is self.client else (self.up, self.down)
+        into.finish()
+        other = self.server if side is self.client else self.client
+        if other.transport is None or other.transport.is_closing():
+            self.close()
+        elif not out_of.finished:
+            out_of.push(None)
+
+    def maybe_close(self) -> None:
+        if self.up.finished and self.down.finished:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for pipe in (self.up, self.down):
+            pipe.finished = True
+            pipe.finish()
+        for side in (self.client, self.server):
+            if side.transport is not None:
+                side.transport.close()
+        self.proxy.links.discard(self)
+
+
+class JitterProxy:
+    """Run the proxy in a daemon thread with its own loop; ``with`` yields the listening port."""
+
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        target_host: str = LOOPBACK,
+        delay_ms: float = 20.0,
+        jitter_ms: float = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        if target_host not in (LOOPBACK, "localhost"):
+            raise ValueError("the jitter proxy only forwards to loopback")
+        self.target_host = target_host
+        self.target_port = target_port
+        self.jitter = Jitter(delay_ms, jitter_ms, seed)
+        self.links: set[_Link] = set()
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> int:
+        self._thread = threading.Thread(target=self._run, name="jitterproxy", daemon=True)
+        self._thread.start()
+        if not self._started.wait(10) or self._error is not None:
+            raise RuntimeError(f"jitter proxy did not start: {self._error}")
+        return self.port
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported to the thread that waits in __enter__
+            self._error = exc
+            self._started.set()
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop, self._stop = loop, asyncio.Event()
+        self._server = await loop.create_server(self._accept, LOOPBACK, 0, backlog=512)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self._started.set()
+        async with self._server:
+            await self._stop.wait()
+            for link in list(self.links):
+                link.close()
+
+    def _accept(self) -> asyncio.Protocol:
+        loop = asyncio.get_running_loop()
+        link = _Link(self, loop)
+        if len(self.links) >= MAX_CONNECTIONS:
+            loop.call_soon(link.close)
+        else:
+            self.links.add(link)
+            link.task = loop.create_task(link.connect(loop))
+        return link.client
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--target-port", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=20.0)
+    parser.add_argument("--jitter-ms", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    proxy = JitterProxy(
+        args.target_port, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed
+    )
+    with proxy as port, contextlib.suppress(KeyboardInterrupt):
+        jitter = f"{args.delay_ms:g} ± {args.jitter_ms:g} ms per chunk"
+        print(f"127.0.0.1:{port} -> 127.0.0.1:{args.target_port}, {jitter}; Ctrl-C stops")
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
