@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = open_database(db_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
         try:
             await prepare_database(db)
+            await db.fill_pools(settings.pool_size)
             app.state.lab = Lab(settings=settings, db=db)
             yield
         finally:

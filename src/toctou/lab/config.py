@@ -27,8 +27,10 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="bearer token for lab control routes; None leaves them open"
     )
-    pool_size: int = Field(default=10, ge=1, le=200)
-    max_overflow: int = Field(default=10, ge=0, le=200)
+    # A fixed pool, opened at start-up: overflow connections are closed on return and reopened
+    # under the next burst, which stalled the event loop for tens of milliseconds each time.
+    pool_size: int = Field(default=20, ge=1, le=200)
+    max_overflow: int = Field(default=0, ge=0, le=200)
     retry_attempts: int = Field(
         default=30, ge=1, le=1000, description="attempts before a retrying strategy gives up"
     )

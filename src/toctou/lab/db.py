@@ -15,6 +15,7 @@ Each backend needs its own care (see ARCHITECTURE.md and ../shared/reference/dat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,12 +104,22 @@ class Database:
         for engine in self._engines:
             await engine.dispose()
 
+    async def fill_pools(self, count: int) -> None:
+        """Open ``count`` connections in every pool now, not under the first burst."""
+
+        async def touch(engine: AsyncEngine) -> None:
+            async with engine.connect() as conn:
+                await asyncio.sleep(0.05)  # hold it, so the others must open their own
+                await conn.rollback()
+
+        await asyncio.gather(*(touch(e) for e in self._engines for _ in range(count)))
+
 
 def _factory(bind: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
-def open_database(raw_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
+def open_database(raw_url: str, *, pool_size: int = 20, max_overflow: int = 0) -> Database:
     """Create the engines for ``raw_url``; nothing connects until first use."""
     backend, url = normalize_url(raw_url)
     pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
