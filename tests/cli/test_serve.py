@@ -9,6 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.sockets import nodelay_of_accepted
 from toctou.cli import app
 from toctou.cli.serve import bind_socket, is_loopback
 from toctou.lab.process import serve_lab
@@ -86,23 +87,6 @@ def test_lab_control_is_open_on_loopback(sqlite_lab: object) -> None:
     assert httpx.post(f"{base_url}/lab/reset", json={"item_id": 1, "stock": 1}).status_code == 200
 
 
-async def _nodelay_of_accepted_connection() -> int:
-    sock = bind_socket("127.0.0.1", 0)
-    seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = writer.get_extra_info("socket")
-        seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-        writer.close()
-
-    server = await asyncio.start_server(accept, sock=sock)
-    async with server:
-        _, writer = await asyncio.open_connection(*sock.getsockname())
-        result = await asyncio.wait_for(seen, 5)
-        writer.close()
-    return result
-
-
 def test_accepted_connections_have_tcp_nodelay() -> None:
     """asyncio sets TCP_NODELAY only when the listening socket says IPPROTO_TCP (uvicorn #3149)."""
-    assert asyncio.run(_nodelay_of_accepted_connection()) != 0
+    assert asyncio.run(nodelay_of_accepted(bind_socket("127.0.0.1", 0))) != 0

@@ -18,6 +18,7 @@ import h2.events
 import httpx
 import pytest
 
+from tests.cli.sockets import nodelay_of_accepted
 from tests.conftest import new_item_id
 from tests.lab.helpers import audit, reset
 from toctou.cli.serve import H2_MAX_CONCURRENT_STREAMS, bind_socket, hypercorn_config
@@ -277,19 +278,7 @@ async def _nodelay_of_accepted_hypercorn_connection() -> int:
     config = hypercorn_config(bind_socket("127.0.0.1", 0), workers=2, access_log=False)
     (sock,) = config.create_sockets().insecure_sockets  # what each worker serves on
     assert sock.proto == socket.IPPROTO_TCP
-    seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = writer.get_extra_info("socket")
-        seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-        writer.close()
-
-    server = await asyncio.start_server(accept, sock=sock)
-    async with server:
-        _, writer = await asyncio.open_connection(*sock.getsockname())
-        result = await asyncio.wait_for(seen, 5)
-        writer.close()
-    return result
+    return await nodelay_of_accepted(sock)
 
 
 def test_hypercorn_connections_have_tcp_nodelay() -> None:
