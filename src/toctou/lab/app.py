@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,6 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await prepare_database(db)
             await db.fill_pools(settings.pool_size)
             app.state.lab = Lab(settings=settings, db=db)
+            # Everything loaded so far lives as long as the process. Freezing it keeps the
+            # cyclic GC from rescanning it: full collections under a burst took 25-70 ms of
+            # event-loop time before (BENCHMARKS.md), and /health waited behind them.
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             await db.dispose()

@@ -1,4 +1,8 @@
-"""Dependencies as types: routes declare what they need in their signatures."""
+"""Dependencies as types: routes declare what they need in their signatures.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool,
+which cost each request up to three thread hops and made ``/health`` queue behind a burst.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from toctou.lab.runtime import Lab
 __all__ = ["AdminDep", "LabDep", "RaceWindowDep", "RaceWindowHeaderDep"]
 
 
-def get_lab(request: Request) -> Lab:
+async def get_lab(request: Request) -> Lab:
     lab: Lab = request.app.state.lab
     return lab
 
@@ -20,7 +24,7 @@ def get_lab(request: Request) -> Lab:
 LabDep = Annotated[Lab, Depends(get_lab)]
 
 
-def race_window_header(
+async def race_window_header(
     x_race_window_ms: Annotated[
         float | None,
         Header(
@@ -37,7 +41,7 @@ def race_window_header(
 RaceWindowHeaderDep = Annotated[float | None, Depends(race_window_header)]
 
 
-def race_window_ms(lab: LabDep, header: RaceWindowHeaderDep) -> float:
+async def race_window_ms(lab: LabDep, header: RaceWindowHeaderDep) -> float:
     """The header's race window, else the process's ``TOCTOU_RACE_WINDOW_MS``."""
     return lab.settings.race_window_ms if header is None else header
 
@@ -45,7 +49,7 @@ def race_window_ms(lab: LabDep, header: RaceWindowHeaderDep) -> float:
 RaceWindowDep = Annotated[float, Depends(race_window_ms)]
 
 
-def require_admin(
+async def require_admin(
     lab: LabDep, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> None:
     """Lab control needs ``Authorization: Bearer <token>`` when the lab is served off loopback."""
