@@ -4,7 +4,7 @@ Every lab response carries ``Server-Timing: arrival`` (the server's wall clock w
 became complete). One batch's spread is max - min of its 20 stamps. For each technique (naive,
 seed-style, last-byte, single-packet) the batches run on plain loopback and through the jitter
 proxy (every chunk delayed by 20 ± 10 ms, independently), against one hypercorn lab that speaks
-HTTP/1.1 and h2c; last-byte also runs against the uvicorn lab.
+HTTP/1.1 and h2c; naive and last-byte also run against the uvicorn lab.
 
 The request is ``POST /inventory/vulnerable/purchase`` with a body that is not JSON: the
 application reads the whole body (so the stamp is taken when its last byte arrived) and answers
@@ -502,8 +502,9 @@ def hypercorn_jobs(lab: LabProcess, proxied: str, args: Args) -> list[tuple[Row,
 
 def uvicorn_jobs(lab: LabProcess, proxied: str, args: Args) -> list[tuple[Row, Job]]:
     jobs = [
-        (Row("last-byte", path, "uvicorn"), technique_job(url, "last-byte", args.count, body=True))
+        (Row(technique, path, "uvicorn"), technique_job(url, technique, args.count, body=True))
         for path, url in (("loopback", lab.base_url), ("jitter", proxied))
+        for technique in ("naive", "last-byte")
     ]
     return jobs + floor_jobs(lab, args.count, "uvicorn", h2=False)
 
@@ -575,8 +576,15 @@ def _packets(batches: Sequence[Batch]) -> str:
     return f"{statistics.median(counts):g}" if counts else "-"
 
 
-def _find(rows: Sequence[Row], label: str, path: str, *, kernel: bool = False) -> float | None:
-    row = next((r for r in rows if (r.label, r.path, r.server) == (label, path, "hypercorn")), None)
+def _find(
+    rows: Sequence[Row],
+    label: str,
+    path: str,
+    *,
+    kernel: bool = False,
+    server: str = "hypercorn",
+) -> float | None:
+    row = next((r for r in rows if (r.label, r.path, r.server) == (label, path, server)), None)
     if row is None:
         return None
     return _median([b.kernel_ms for b in row.batches]) if kernel else row.median_arrival()
@@ -595,20 +603,21 @@ def goals(rows: Sequence[Row]) -> list[str]:
         f"write) {_fmt(floor)} ms, ratio {_fmt(ratio)} (goal <= {SPA_FLOOR_FACTOR}): "
         + ("MET" if ratio is not None and ratio <= SPA_FLOOR_FACTOR else "NOT MET")
     ]
-    for path in ("loopback", "jitter"):
-        lines.append(_lbs_line(rows, path, kernel=False))
-        if _find(rows, "naive", path, kernel=True) is not None:
-            lines.append(_lbs_line(rows, path, kernel=True))
+    for server in ("hypercorn", "uvicorn"):
+        for path in ("loopback", "jitter"):
+            lines.append(_lbs_line(rows, path, server, kernel=False))
+            if _find(rows, "naive", path, kernel=True, server=server) is not None:
+                lines.append(_lbs_line(rows, path, server, kernel=True))
     return lines
 
 
-def _lbs_line(rows: Sequence[Row], path: str, *, kernel: bool) -> str:
-    naive = _find(rows, "naive", path, kernel=kernel)
-    lbs = _find(rows, "last-byte", path, kernel=kernel)
+def _lbs_line(rows: Sequence[Row], path: str, server: str, *, kernel: bool) -> str:
+    naive = _find(rows, "naive", path, kernel=kernel, server=server)
+    lbs = _find(rows, "last-byte", path, kernel=kernel, server=server)
     gain = _ratio(naive, lbs)
     what = "kernel (tcpdump)" if kernel else "server arrival"
     return (
-        f"- last-byte vs naive, {what} spread ({path}, hypercorn): naive {_fmt(naive)} ms / "
+        f"- last-byte vs naive, {what} spread ({path}, {server}): naive {_fmt(naive)} ms / "
         f"last-byte {_fmt(lbs)} ms = {_fmt(gain)}x (goal >= {LBS_OVER_NAIVE:g}x): "
         + ("MET" if gain is not None and gain >= LBS_OVER_NAIVE else "NOT MET")
     )
