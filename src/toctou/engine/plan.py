@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -164,6 +164,3 @@ class RacePlan:
             else 0
         )
         return per_round * self.rounds + baseline
-
-    def with_technique(self, technique: Technique) -> RacePlan:
-        return replace(self, technique=technique)
