@@ -17,6 +17,12 @@ BACKEND_ENV = {
     "postgresql": "TOCTOU_TEST_POSTGRES_URL",
     "mariadb": "TOCTOU_TEST_MARIADB_URL",
 }
+# Every backend, for tests parametrised over them (the marks let `-m "not mariadb"` deselect).
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
+]
 _item_ids = itertools.count(100)
 
 

@@ -7,6 +7,7 @@ import socket
 
 import httpx
 import pytest
+import uvloop
 from typer.testing import CliRunner
 
 from tests.cli.sockets import nodelay_of_accepted
@@ -87,6 +88,12 @@ def test_lab_control_is_open_on_loopback(sqlite_lab: object) -> None:
     assert httpx.post(f"{base_url}/lab/reset", json={"item_id": 1, "stock": 1}).status_code == 200
 
 
-def test_accepted_connections_have_tcp_nodelay() -> None:
-    """asyncio sets TCP_NODELAY only when the listening socket says IPPROTO_TCP (uvicorn #3149)."""
-    assert asyncio.run(nodelay_of_accepted(bind_socket("127.0.0.1", 0))) != 0
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_accepted_connections_have_tcp_nodelay(loop: str) -> None:
+    """asyncio sets TCP_NODELAY only when the listening socket says IPPROTO_TCP (uvicorn #3149).
+
+    uvicorn runs the lab on uvloop when it is installed (the lab extra installs it), asyncio
+    otherwise: the socket from bind_socket must give accepted connections TCP_NODELAY on both.
+    """
+    run = uvloop.run if loop == "uvloop" else asyncio.run
+    assert run(nodelay_of_accepted(bind_socket("127.0.0.1", 0))) != 0

@@ -6,15 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import new_item_id, start_lab
+from tests.conftest import BACKENDS, new_item_id, start_lab
 from tests.lab.helpers import assert_audit_matches_replies, audit, race, reset
 from toctou.lab.process import LabProcess
 
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb),
-]
 FIXED = ["atomic", "lock", "optimistic", "serializable", "constraint"]
 NEVER_GIVE_UP = {"atomic", "lock", "constraint"}  # no retry budget: every unit must sell
 REQUESTS = 20

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from toctou import __version__
 from toctou.lab import control, legacy
+from toctou.lab.admission import AdmissionMiddleware
 from toctou.lab.config import Settings
 from toctou.lab.db import Database, is_retryable, lock_for_init, open_database
 from toctou.lab.errors import ItemNotFound, Rejected
@@ -62,10 +63,30 @@ async def prepare_database(db: Database) -> None:
 
 
 class _LabApp(FastAPI):
+    settings: Settings
+
     def build_middleware_stack(self) -> ASGIApp:
+        settings = self.settings
+        admitted = AdmissionMiddleware(
+            super().build_middleware_stack(),
+            limit=settings.pool_size + settings.max_overflow,
+            timeout_s=settings.queue_timeout_s,
+            exempt=self._database_free_paths(),
+        )
         # Outermost, outside even ServerErrorMiddleware (which `add_middleware` cannot reach), so
-        # the 500 of an unhandled exception carries the Server-Timing header too.
-        return ServerTimingMiddleware(super().build_middleware_stack())
+        # the 500 of an unhandled exception carries the Server-Timing header too, and outside
+        # admission, so a queued request's arrival is stamped when it arrived.
+        return ServerTimingMiddleware(admitted)
+
+    def _database_free_paths(self) -> frozenset[str]:
+        """Routes that never wait for a connection, so admission lets them straight through."""
+        docs = (
+            self.openapi_url,
+            self.docs_url,
+            self.redoc_url,
+            self.swagger_ui_oauth2_redirect_url,
+        )
+        return frozenset({"/health", "/strategies", *(path for path in docs if path)})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -97,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.settings = settings
     app.include_router(inventory_router)
     app.include_router(control.router)
     app.include_router(legacy.router)

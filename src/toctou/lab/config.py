@@ -29,8 +29,20 @@ class Settings(BaseSettings):
     )
     # A fixed pool, opened at start-up: overflow connections are closed on return and reopened
     # under the next burst, which stalled the event loop for tens of milliseconds each time.
-    pool_size: int = Field(default=20, ge=1, le=200)
+    pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="connections per pool and worker; also how many database requests one "
+        "worker runs at once (the rest queue in arrival order, see toctou.lab.admission)",
+    )
     max_overflow: int = Field(default=0, ge=0, le=200)
+    queue_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="how long a request may queue for a database slot before a 503",
+    )
     retry_attempts: int = Field(
         default=30, ge=1, le=1000, description="attempts before a retrying strategy gives up"
     )

@@ -119,7 +119,7 @@ def _factory(bind: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
-def open_database(raw_url: str, *, pool_size: int = 20, max_overflow: int = 0) -> Database:
+def open_database(raw_url: str, *, pool_size: int = 10, max_overflow: int = 0) -> Database:
     """Create the engines for ``raw_url``; nothing connects until first use."""
     backend, url = normalize_url(raw_url)
     pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}

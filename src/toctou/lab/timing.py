@@ -13,9 +13,11 @@ Format (one header, two metrics, W3C Server Timing syntax)::
     been read by the server;
   - a body-less request: when the server called the application (the request head was parsed).
 
-  If the application answers without reading a body it was sent (404 on an unknown path, 405,
-  an error raised before the body is parsed), the value is the call time, as for a body-less
-  request: the body may still have been in flight.
+  The lab's admission gate (``toctou.lab.admission``) reads every body before the request
+  queues, unknown paths included, so the stamp is the body's completion there. Only on the
+  routes it lets through unread (``/health``, ``/strategies``, the docs) can the application
+  answer without reading a body it was sent (a 405), and then the value is the call time, as
+  for a body-less request: the body may still have been in flight.
 - ``worker``: the serving process's id, the same number ``GET /health`` reports as ``worker``.
 
 Both values are digits only. The header is added to every HTTP response of the application,

@@ -1,0 +1,65 @@
+"""Admission: one database slot per pooled connection; the rest queue, and a long wait is a 503."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import new_item_id
+from tests.lab.helpers import audit, reset
+from toctou.lab.process import LabProcess, serve_lab
+from toctou.lab.timing import parse_server_timing
+
+
+@pytest.fixture(scope="module")
+def narrow_lab() -> Iterator[LabProcess]:
+    """One slot, and a queue that gives up after 0.3 s."""
+    with serve_lab(env={"TOCTOU_POOL_SIZE": "1", "TOCTOU_QUEUE_TIMEOUT_S": "0.3"}) as lab:
+        yield lab
+
+
+def test_a_request_queued_past_the_timeout_gets_503_and_changes_nothing(
+    narrow_lab: LabProcess,
+) -> None:
+    item = new_item_id()
+    reset(narrow_lab, item, 5)
+    url = f"{narrow_lab.base_url}/inventory/atomic/purchase"
+    body = {"item_id": item, "quantity": 1}
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(
+            httpx.post, url, json=body, headers={"X-Race-Window-Ms": "1000"}, timeout=10
+        )
+        time.sleep(0.3)  # the slow purchase holds the only slot for 1 s
+        started = time.perf_counter()
+        health = httpx.get(f"{narrow_lab.base_url}/health")
+        health_s = time.perf_counter() - started
+        sent = time.time_ns()
+        busy = httpx.post(url, json=body, timeout=10)
+        assert slow.result().status_code == 201
+    assert health.status_code == 200
+    assert health_s < 0.5  # /health never queues
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["retry-after"] == "1"
+    assert busy.json()["error"] == "busy"
+    stamp = parse_server_timing(busy.headers["server-timing"])
+    assert stamp is not None
+    assert stamp.arrival_ns - sent < 0.2e9  # when it arrived, not when the queue gave up
+    report = audit(narrow_lab, item)
+    assert report["holds"]
+    assert report["items"][0]["units_sold"] == 1
+
+
+def test_requests_beyond_the_slots_wait_their_turn(narrow_lab: LabProcess) -> None:
+    item = new_item_id()
+    reset(narrow_lab, item, 5)
+    url = f"{narrow_lab.base_url}/inventory/vulnerable/purchase"
+    body = {"item_id": item, "quantity": 1}
+    with ThreadPoolExecutor(3) as pool:
+        replies = list(pool.map(lambda _: httpx.post(url, json=body, timeout=10), range(3)))
+    # One at a time, the vulnerable flow cannot lose an update: every sale counts.
+    assert [r.status_code for r in replies] == [201, 201, 201]
+    assert audit(narrow_lab, item)["items"][0]["stock"] == 2
