@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import new_item_id
 from tests.lab.helpers import reset
+from toctou.engine import Oracle, RacePlan, RaceRequest, run_race
 from toctou.lab.app import create_app
 from toctou.lab.config import Settings
 from toctou.lab.process import LabProcess, serve_lab
@@ -153,6 +154,33 @@ def test_a_body_on_a_database_free_route_is_stamped_at_the_call(lab: LabProcess)
     assert status == 405, raw
     assert stamp.arrival_ns <= second
     assert stamp.arrival_ns - first < PAUSE_S * 1e9
+
+
+@pytest.mark.parametrize("lab", ["hypercorn"], indirect=True)  # HTTP/2: toctou serve --http2
+def test_an_http2_request_without_a_body_is_stamped_at_its_end_of_stream(
+    lab: LabProcess,
+) -> None:
+    """Single-packet holds back only END_STREAM of a body-less request; the lab waits for it."""
+    assert lab.http2
+    item = new_item_id()
+    reset(lab, item, 1)
+    gate_s = 0.3
+    for path, held in ((f"/inventory/items/{item}", True), ("/health", False)):
+        plan = RacePlan.repeat(
+            RaceRequest(f"{lab.base_url}{path}"),
+            5,
+            technique="single-packet",
+            gate_wait_ms=gate_s * 1000,
+            oracle=Oracle(expect_max_successes=100),
+        )
+        started = time.time_ns()
+        attempts = run_race(plan).rounds[0].attempts
+        waited = [(a.server_arrival_ns or 0) - started for a in attempts]
+        assert {a.status for a in attempts} == {200}, path
+        if held:  # admission asked for the end of the stream: stamped after the release
+            assert min(waited) >= gate_s * 1e9, (path, waited)
+        else:  # documented limit: /health runs (and is stamped) on HEADERS
+            assert max(waited) < gate_s * 1e9, (path, waited)
 
 
 def test_each_worker_names_itself() -> None:

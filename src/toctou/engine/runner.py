@@ -132,8 +132,9 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
     if technique == "single-packet" and any(not r.body for r in plan.requests):
         notes.append(
             "body-less requests: only an empty END_STREAM frame is held back, and servers that "
-            "start a request on its HEADERS (hypercorn does) run it before the release; the "
-            "HEADERS of one connection still leave in one write"
+            "start a request on its HEADERS (hypercorn does) run it before the release unless "
+            "the application first waits for the end of the stream (the toctou lab does on its "
+            "database routes); the HEADERS of one connection still leave in one write"
         )
     chosen = replace(plan, technique=technique)
     baseline = await _round(chosen, -1, None, sequential=True) if plan.oracle.baseline else None

@@ -11,7 +11,10 @@ Format (one header, two metrics, W3C Server Timing syntax)::
     that arrived without either, as HTTP/2 allows): when the ASGI ``receive()`` returned the
     final ``http.request`` message (``more_body`` false), i.e. when the body's last byte had
     been read by the server;
-  - a body-less request: when the server called the application (the request head was parsed).
+  - a body-less request: when the server called the application (the request head was parsed);
+    over HTTP/2, where only END_STREAM ends a request, when ``receive()`` returned the final
+    (empty) ``http.request`` message, if the application asked for it (the lab's admission
+    gate does on every database route), else at the call.
 
   The lab's admission gate (``toctou.lab.admission``) reads every body before the request
   queues, unknown paths included, so the stamp is the body's completion there. Only on the
@@ -86,14 +89,14 @@ class ServerTimingMiddleware:
         declared = _declares_body(scope["headers"])
 
         async def timed_receive() -> Message:
-            nonlocal arrival, declared
+            # Installed only where a body may follow the head: the request is complete when
+            # the last http.request message comes (HTTP/2 and 3: at END_STREAM, with or without
+            # a body, so a body-less request whose END_STREAM was held back is stamped then).
+            nonlocal arrival
             message = await receive()
-            if message["type"] == "http.request":
-                if message.get("body"):
-                    declared = True
-                if declared and not message.get("more_body", False):
-                    arrival = time.time_ns()
-                    await asyncio.sleep(0)  # see _stamp_first
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                arrival = time.time_ns()
+                await asyncio.sleep(0)  # see _stamp_first
             return message
 
         async def timed_send(message: Message) -> None:
