@@ -102,5 +102,10 @@ def test_openapi_describes_every_route_and_error(sqlite_lab: LabProcess) -> None
         for operation in paths[path].values():
             assert operation.get("description") or operation.get("summary"), path
     purchase = paths["/inventory/{strategy}/purchase"]["post"]
-    assert {"201", "404", "409", "422"} <= set(purchase["responses"])
+    assert {"201", "404", "409", "422", "503"} <= set(purchase["responses"])
+    # 503 (queued too long, or the database stayed locked) on every route that queues for it
+    for path in ("/inventory/items/{item_id}", "/lab/reset", "/lab/audit", "/buy-vulnerable"):
+        for operation in paths[path].values():
+            assert "503" in operation["responses"], path
+    assert "503" not in paths["/health"]["get"]["responses"]
     assert httpx.get(f"{sqlite_lab.base_url}/docs").status_code == 200

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Body, Query
 
 from toctou.lab.deps import AdminDep, LabDep
 from toctou.lab.inventory.ledger import audit, read_item, reset_item
-from toctou.lab.schemas import MAX_ITEM_ID, AuditOut, ErrorOut, HealthOut, ItemOut, ResetIn
+from toctou.lab.schemas import (
+    BUSY_RESPONSES,
+    MAX_ITEM_ID,
+    AuditOut,
+    ErrorOut,
+    HealthOut,
+    ItemOut,
+    ResetIn,
+)
 
 __all__ = ["router"]
 
@@ -23,7 +31,10 @@ async def health(lab: LabDep) -> HealthOut:
 
 @router.post(
     "/lab/reset",
-    responses={401: {"model": ErrorOut, "description": "bearer token required off loopback"}},
+    responses={
+        401: {"model": ErrorOut, "description": "bearer token required off loopback"},
+        **BUSY_RESPONSES,
+    },
 )
 async def reset_lab(
     lab: LabDep, _admin: AdminDep, body: Annotated[ResetIn | None, Body()] = None
@@ -36,7 +47,7 @@ async def reset_lab(
     return ItemOut.model_validate(view, from_attributes=True)
 
 
-@router.get("/lab/audit", responses={404: {"model": ErrorOut}})
+@router.get("/lab/audit", responses={404: {"model": ErrorOut}, **BUSY_RESPONSES})
 async def audit_lab(
     lab: LabDep, item_id: Annotated[int | None, Query(ge=1, le=MAX_ITEM_ID)] = None
 ) -> AuditOut:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +77,17 @@ class ErrorOut(BaseModel):
     message: str
     details: list[dict[str, object]] | None = None
     valid: list[str] | None = Field(default=None, description="the accepted values, where known")
+
+
+# Every database route can answer 503: queued past TOCTOU_QUEUE_TIMEOUT_S (``busy``, see
+# toctou.lab.admission) or a database lock that outlasted its timeout (``database_busy``).
+BUSY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "busy (queued past TOCTOU_QUEUE_TIMEOUT_S) or database_busy; "
+        "comes with Retry-After",
+    }
+}
 
 
 class ItemOut(BaseModel):
