@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
-from toctou.lab.db import open_database
-from toctou.lab.models import Base
+from tests.databases import create_session_database, drop_session_database
 from toctou.lab.process import LabProcess, serve_lab
 
 BACKEND_ENV = {
@@ -26,38 +25,38 @@ BACKENDS = [
 _item_ids = itertools.count(100)
 
 
+_session_databases: dict[str, str] = {}  # server URL from the environment -> this session's
+
+
 def backend_url(backend: str) -> str | None:
-    """The URL to test ``backend`` against; None for SQLite (a fresh file per server)."""
+    """The URL to test ``backend`` against; None for SQLite (a fresh file per server).
+
+    For PostgreSQL and MariaDB: a database of this session's own on the server the environment
+    names (tests/databases.py), created on first use and dropped when the session ends.
+    """
     if backend == "sqlite":
         return None
-    url = os.environ.get(BACKEND_ENV[backend])
-    if not url:
+    server = os.environ.get(BACKEND_ENV[backend])
+    if not server:
         if os.environ.get("TOCTOU_TEST_REQUIRE_ALL_BACKENDS"):
             pytest.fail(f"{BACKEND_ENV[backend]} is not set, and every backend is required here")
         pytest.skip(f"set {BACKEND_ENV[backend]} to run the {backend} tests")
-    return url
+    if server not in _session_databases:
+        try:
+            _session_databases[server] = create_session_database(server)
+        except (OSError, DBAPIError) as exc:
+            pytest.fail(f"cannot create a test database via {BACKEND_ENV[backend]}: {exc}")
+    return _session_databases[server]
 
 
-async def _drop_tables(url: str) -> None:
-    db = open_database(url)
-    try:
-        async with db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.drop_all)
-    finally:
-        await db.dispose()
-
-
-_fresh: set[str] = set()
+def pytest_sessionfinish() -> None:
+    for server in _session_databases:
+        drop_session_database(server)
 
 
 def start_lab(backend: str, workers: int) -> Iterator[LabProcess]:
-    url = backend_url(backend)
-    if url is not None and url not in _fresh:
-        # A clean schema once per test session; several servers then share it, so tests use
-        # their own item ids (see new_item_id).
-        asyncio.run(_drop_tables(url))
-        _fresh.add(url)
-    with serve_lab(db_url=url, workers=workers) as lab:
+    # Several servers share the session's database, so tests use their own item ids.
+    with serve_lab(db_url=backend_url(backend), workers=workers) as lab:
         yield lab
 
 
