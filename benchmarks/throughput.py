@@ -504,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 results[name] = run_backend(url, args)
             except (httpx.HTTPError, DBAPIError, LabStartError) as exc:
-                # e.g. a test session sharing the database dropped the tables: skip this backend
+                # e.g. the server went away or refused a connection: skip this backend
                 print(f"\n{name}: failed, skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue
             print_rates(name, results[name], args)
