@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.conftest import new_item_id
 from tests.lab.helpers import audit, reset
+from toctou.lab.admission import AdmissionMiddleware
 from toctou.lab.process import LabProcess, serve_lab
 from toctou.lab.timing import parse_server_timing
 
@@ -63,3 +65,28 @@ def test_requests_beyond_the_slots_wait_their_turn(narrow_lab: LabProcess) -> No
     # One at a time, the vulnerable flow cannot lose an update: every sale counts.
     assert [r.status_code for r in replies] == [201, 201, 201]
     assert audit(narrow_lab, item)["items"][0]["stock"] == 2
+
+
+async def test_a_client_gone_before_its_body_ended_never_reaches_the_app() -> None:
+    """In process: a request whose body never completes takes no slot and runs no handler."""
+    called: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        called.append(scope["path"])
+
+    gate = AdmissionMiddleware(app, limit=1, timeout_s=1, exempt=frozenset())
+    messages: list[Message] = [
+        {"type": "http.request", "body": b'{"item_id"', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"nothing should be sent to a client that left: {message}")
+
+    scope: Scope = {"type": "http", "path": "/inventory/atomic/purchase", "headers": []}
+    await gate(scope, receive, send)
+    assert called == []
+    assert not gate.slots.locked()  # the one slot is still free

@@ -16,7 +16,8 @@ counts every connection, ``/health`` included.
 Each request's body is read *before* it queues. The lab's arrival stamp (``toctou.lab.timing``)
 is taken when the body's last byte is read, so a request that waits here still reports when it
 arrived, not when it was admitted. A request that waits longer than ``timeout_s`` is answered
-``503`` with ``Retry-After`` and never reaches the database.
+``503`` with ``Retry-After`` and never reaches the database; one whose client left before the
+body was complete is dropped before it queues.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         received = await _read_request(receive)
+        if received[-1]["type"] == "http.disconnect":
+            return  # the client left before its request was complete: nothing to answer
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.slots.acquire()
