@@ -283,3 +283,10 @@ async def _nodelay_of_accepted_hypercorn_connection() -> int:
 
 def test_hypercorn_connections_have_tcp_nodelay() -> None:
     assert asyncio.run(_nodelay_of_accepted_hypercorn_connection()) != 0
+
+
+def test_hypercorn_runs_on_uvloop_like_uvicorn() -> None:
+    """The lab extra installs uvloop; both servers then run the lab on it."""
+    config = hypercorn_config(bind_socket("127.0.0.1", 0), workers=1, access_log=False)
+    assert config.worker_class == "uvloop"
+    config.create_sockets().insecure_sockets[0].close()

@@ -7,6 +7,7 @@ streams per HTTP/2 connection.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import secrets
@@ -167,16 +168,18 @@ def hypercorn_config(sock: socket.socket, *, workers: int, access_log: bool) -> 
     # Hypercorn closes a connection after 1000 requests by default; uvicorn never does. Match
     # uvicorn, so long keep-alive or HTTP/2 runs compare between the two servers.
     config.keep_alive_max_requests = 2**62
+    # The event loop uvicorn picks when uvloop is installed (the lab extra installs it).
+    config.worker_class = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return config
 
 
 def _serve_hypercorn(config: HypercornConfig) -> None:
-    from hypercorn.asyncio.run import asyncio_worker
+    from hypercorn.asyncio.run import asyncio_worker, uvloop_worker
     from hypercorn.run import run
 
     if config.workers == 1:
         # In this process, as uvicorn.Server does: SIGINT/SIGTERM shut it down gracefully.
-        asyncio_worker(config)
+        (uvloop_worker if config.worker_class == "uvloop" else asyncio_worker)(config)
         return
     # Spawns the workers, each loading the app itself; SIGINT/SIGTERM stop them all.
     exit_code = run(config)
