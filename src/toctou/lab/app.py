@@ -63,7 +63,9 @@ async def prepare_database(db: Database) -> None:
 
 
 class _LabApp(FastAPI):
-    settings: Settings
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings  # before FastAPI's own set-up, whenever it builds the stack
+        super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
         settings = self.settings
@@ -113,12 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     app = _LabApp(
+        settings,
         title="toctou lab",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.settings = settings
     app.include_router(inventory_router)
     app.include_router(control.router)
     app.include_router(legacy.router)
