@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.lab.helpers import audit, reset
+from toctou.lab.admission import MAX_BODY_BYTES
 from toctou.lab.inventory import STRATEGIES
 from toctou.lab.process import LabProcess
 
@@ -163,3 +164,20 @@ def test_sold_out_is_409_and_changes_nothing(lab: LabProcess) -> None:
         assert reply.status_code == 409, (strategy, reply.text)
         assert reply.json()["status"] == "rejected"
         assert reply.json()["reason"] == "out_of_stock"
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_over_the_limit_is_413(lab: LabProcess, framing: str) -> None:
+    """The gate holds bodies in memory before they queue, so it refuses oversized ones."""
+    body = b'{"item_id": %d, "buyer": "%s"}' % (ITEM, b"x" * MAX_BODY_BYTES)
+    content: bytes | Iterator[bytes] = body
+    if framing == "chunked":  # no Content-Length: refused once the streamed bytes pass it
+        content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
+    reply = post(
+        lab,
+        "/inventory/atomic/purchase",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status_code == 413, reply.text
+    assert reply.json()["error"] == "body_too_large"

@@ -17,7 +17,9 @@ Each request's body is read *before* it queues. The lab's arrival stamp (``tocto
 is taken when the body's last byte is read, so a request that waits here still reports when it
 arrived, not when it was admitted. A request that waits longer than ``timeout_s`` is answered
 ``503`` with ``Retry-After`` and never reaches the database; one whose client left before the
-body was complete is dropped before it queues.
+body was complete is dropped before it queues. Since the gate holds bodies in memory, it refuses
+one over ``MAX_BODY_BYTES`` (the lab's JSON bodies are a few hundred bytes) with ``413``, from
+its ``Content-Length`` before reading anything, or as soon as a streamed body passes the limit.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from toctou.lab.schemas import ErrorOut
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AdmissionMiddleware"]
+__all__ = ["MAX_BODY_BYTES", "AdmissionMiddleware"]
+
+MAX_BODY_BYTES = 1 << 20
 
 
 class AdmissionMiddleware:
@@ -53,7 +57,12 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        received = await _read_request(receive)
+        received = await _read_request(scope, receive)
+        if received is None:
+            await _error(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")(
+                scope, receive, send
+            )
+            return
         if received[-1]["type"] == "http.disconnect":
             return  # the client left before its request was complete: nothing to answer
         try:
@@ -68,22 +77,34 @@ class AdmissionMiddleware:
             self.slots.release()
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = ErrorOut(
-            error="busy",
-            message=f"all {self.limit} database slots of this worker stayed busy for "
+        response = _error(
+            503,
+            "busy",
+            f"all {self.limit} database slots of this worker stayed busy for "
             f"{self.timeout_s:g} s; try again",
         )
-        response = JSONResponse(body.model_dump(exclude_none=True), status_code=503)
         response.headers["Retry-After"] = "1"
         await response(scope, receive, send)
 
 
-async def _read_request(receive: Receive) -> list[Message]:
-    """Every ``http.request`` message up to the last one (or a disconnect)."""
+def _error(code: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse(ErrorOut(error=error, message=message).model_dump(exclude_none=True), code)
+
+
+async def _read_request(scope: Scope, receive: Receive) -> list[Message] | None:
+    """Every ``http.request`` message up to the last one (or a disconnect); None: too large."""
+    for name, value in scope["headers"]:
+        declared = value.strip()
+        if name == b"content-length" and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return None
     messages: list[Message] = []
+    size = 0
     while True:
         message = await receive()
         messages.append(message)
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return None
         if message["type"] != "http.request" or not message.get("more_body", False):
             return messages
 
