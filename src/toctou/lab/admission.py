@@ -27,9 +27,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from starlette.responses import JSONResponse
-
-from toctou.lab.schemas import ErrorOut
+from toctou.lab.schemas import error_response
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,7 +57,7 @@ class AdmissionMiddleware:
             return
         received = await _read_request(scope, receive)
         if received is None:
-            await _error(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")(
+            await error_response(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")(
                 scope, receive, send
             )
             return
@@ -77,7 +75,7 @@ class AdmissionMiddleware:
             self.slots.release()
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = _error(
+        response = error_response(
             503,
             "busy",
             f"all {self.limit} database slots of this worker stayed busy for "
@@ -85,10 +83,6 @@ class AdmissionMiddleware:
         )
         response.headers["Retry-After"] = "1"
         await response(scope, receive, send)
-
-
-def _error(code: int, error: str, message: str) -> JSONResponse:
-    return JSONResponse(ErrorOut(error=error, message=message).model_dump(exclude_none=True), code)
 
 
 async def _read_request(scope: Scope, receive: Receive) -> list[Message] | None:

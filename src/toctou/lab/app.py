@@ -28,7 +28,7 @@ from toctou.lab.inventory.ledger import SEED_ITEM_NAME
 from toctou.lab.inventory.routes import UnknownStrategy
 from toctou.lab.models import Base, Item
 from toctou.lab.runtime import Lab
-from toctou.lab.schemas import ErrorOut, RejectedOut
+from toctou.lab.schemas import RejectedOut, error_response
 from toctou.lab.timing import ServerTimingMiddleware
 
 __all__ = ["create_app", "create_app_from_env", "prepare_database"]
@@ -133,11 +133,6 @@ def create_app_from_env() -> FastAPI:
     return create_app(Settings())
 
 
-def _error(code: int, error: str, message: str, **extra: Any) -> JSONResponse:
-    body = ErrorOut(error=error, message=message, **extra).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=code)
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
@@ -146,11 +141,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ItemNotFound)
     async def item_not_found(_: Request, exc: ItemNotFound) -> JSONResponse:
-        return _error(404, "item_not_found", str(exc))
+        return error_response(404, "item_not_found", str(exc))
 
     @app.exception_handler(UnknownStrategy)
     async def unknown_strategy(_: Request, exc: UnknownStrategy) -> JSONResponse:
-        return _error(404, "unknown_strategy", str(exc), valid=list(STRATEGIES))
+        return error_response(404, "unknown_strategy", str(exc), valid=list(STRATEGIES))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,28 +155,32 @@ def _add_error_handlers(app: FastAPI) -> None:
             for e in errors
         ]
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _error(400, "malformed_json", "the body is not valid JSON", details=details)
+            return error_response(
+                400, "malformed_json", "the body is not valid JSON", details=details
+            )
         first = details[0] if details else {}
         where = ".".join(str(p) for p in first.get("loc", []))  # type: ignore[attr-defined]
         message = f"{where}: {first.get('message')}" if first else "invalid request"
-        return _error(422, "invalid_request", message, details=details)
+        return error_response(422, "invalid_request", message, details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = _error(
+    async def httperror_response(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = error_response(
             exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail)
         )
         response.headers.update(exc.headers or {})
         return response
 
     @app.exception_handler(DBAPIError)
-    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def databaseerror_response(_: Request, exc: DBAPIError) -> JSONResponse:
         if is_retryable(exc):
-            response = _error(503, "database_busy", "the database is busy; try again")
+            response = error_response(503, "database_busy", "the database is busy; try again")
             response.headers["Retry-After"] = "1"
             return response
         log.exception("database error", exc_info=exc)
-        return _error(500, "database_error", type(exc.orig).__name__ if exc.orig else "error")
+        return error_response(
+            500, "database_error", type(exc.orig).__name__ if exc.orig else "error"
+        )
 
 
 _HTTP_ERRORS = {

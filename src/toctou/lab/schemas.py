@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
 
 __all__ = [
     "AuditOut",
@@ -77,6 +78,12 @@ class ErrorOut(BaseModel):
     message: str
     details: list[dict[str, object]] | None = None
     valid: list[str] | None = Field(default=None, description="the accepted values, where known")
+
+
+def error_response(code: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    """The lab's one error shape, ``ErrorOut``, as a response."""
+    body = ErrorOut(error=error, message=message, **extra).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=code)
 
 
 # Every database route can answer 503: queued past TOCTOU_QUEUE_TIMEOUT_S (``busy``, see
