@@ -17,7 +17,7 @@ Configurations (one ``toctou serve`` worker each, SQLite unless ``--db`` is give
   at once (``toctou.lab.admission``); with a pool wider than the burst nothing queues at the gate,
   as before the lab had one (SQLite only: a server database would refuse that many connections).
 
-    .venv/bin/python benchmarks/responsive.py                # about 2 minutes
+    .venv/bin/python benchmarks/responsive.py                # about 80 s
     .venv/bin/python benchmarks/responsive.py --db postgresql://postgres@127.0.0.1:5432/test
 """
 
@@ -128,7 +128,7 @@ def lab_for(config: Config, db: str | None, tmp: Path) -> Iterator[LabProcess]:
     env = {"TOCTOU_POOL_SIZE": str(config.pool)}
     if config.plain_asyncio:
         env["PYTHONPATH"] = str(_hide_fast_stack(tmp / "hidden"))
-    with serve_lab(db_url=db, env=env, data_dir=tmp / config.name.split(",")[0]) as lab:
+    with serve_lab(db_url=db, env=env, data_dir=tmp / f"lab{CONFIGS.index(config)}") as lab:
         yield lab
 
 

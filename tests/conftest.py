@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -51,7 +52,10 @@ def backend_url(backend: str) -> str | None:
 
 def pytest_sessionfinish() -> None:
     for server in _session_databases:
-        drop_session_database(server)
+        try:
+            drop_session_database(server)
+        except (OSError, DBAPIError) as exc:  # the next session's start drops it anyway
+            print(f"could not drop this session's database on {server}: {exc}", file=sys.stderr)
 
 
 def start_lab(backend: str, workers: int) -> Iterator[LabProcess]:

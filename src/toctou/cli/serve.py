@@ -7,7 +7,7 @@ streams per HTTP/2 connection.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import ipaddress
 import os
 import secrets
@@ -169,8 +169,17 @@ def hypercorn_config(sock: socket.socket, *, workers: int, access_log: bool) -> 
     # uvicorn, so long keep-alive or HTTP/2 runs compare between the two servers.
     config.keep_alive_max_requests = 2**62
     # The event loop uvicorn picks when uvloop is installed (the lab extra installs it).
-    config.worker_class = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    config.worker_class = "uvloop" if _importable("uvloop") else "asyncio"
     return config
+
+
+def _importable(module: str) -> bool:
+    """As uvicorn decides: a module that is installed but fails to import counts as missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _serve_hypercorn(config: HypercornConfig) -> None:

@@ -3,9 +3,9 @@
 Why: a burst of 200 requests arriving together used to start 200 handlers in one event-loop pass.
 Each ran FastAPI's routing, validation and the ORM set-up (about 0.5 ms on a 2-core machine)
 before its first wait, which was for one of the 20 pooled connections; a ``GET /health`` that
-arrived during that pass waited 80-150 ms for it to end. Behind this gate, requests beyond the
+arrived during that pass waited 80-175 ms for it to end. Behind this gate, requests beyond the
 limit wait in arrival order on a semaphore, which costs almost nothing, so no pass runs more than
-``limit`` handlers' worth of work and ``/health`` answers within a few milliseconds
+``limit`` handlers' worth of work and ``/health`` answers in a few milliseconds (worst ~20 ms)
 (BENCHMARKS.md, "/health under a burst"). A request held a connection for its whole handler
 anyway, so the gate only moves the queue from the pool to the front of the handler: no request
 that could have run is held back.

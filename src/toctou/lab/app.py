@@ -164,7 +164,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", message, details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def httperror_response(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = error_response(
             exc.status_code, _HTTP_ERRORS.get(exc.status_code, "error"), str(exc.detail)
         )
@@ -172,7 +172,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(DBAPIError)
-    async def databaseerror_response(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if is_retryable(exc):
             response = error_response(503, "database_busy", "the database is busy; try again")
             response.headers["Retry-After"] = "1"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from toctou.lab.deps import AdminDep, LabDep
 from toctou.lab.inventory.ledger import audit, read_item, reset_item
 from toctou.lab.schemas import (
-    BUSY_RESPONSES,
+    ADMISSION_RESPONSES,
     MAX_ITEM_ID,
     AuditOut,
     ErrorOut,
@@ -33,7 +33,7 @@ async def health(lab: LabDep) -> HealthOut:
     "/lab/reset",
     responses={
         401: {"model": ErrorOut, "description": "bearer token required off loopback"},
-        **BUSY_RESPONSES,
+        **ADMISSION_RESPONSES,
     },
 )
 async def reset_lab(
@@ -47,7 +47,7 @@ async def reset_lab(
     return ItemOut.model_validate(view, from_attributes=True)
 
 
-@router.get("/lab/audit", responses={404: {"model": ErrorOut}, **BUSY_RESPONSES})
+@router.get("/lab/audit", responses={404: {"model": ErrorOut}, **ADMISSION_RESPONSES})
 async def audit_lab(
     lab: LabDep, item_id: Annotated[int | None, Query(ge=1, le=MAX_ITEM_ID)] = None
 ) -> AuditOut:

@@ -15,11 +15,11 @@ from toctou.lab.deps import AdminDep, LabDep, RaceWindowDep, RaceWindowHeaderDep
 from toctou.lab.errors import Rejected
 from toctou.lab.inventory.ledger import read_item, reset_item
 from toctou.lab.inventory.strategies import STRATEGIES, Purchase
-from toctou.lab.schemas import BUSY_RESPONSES
+from toctou.lab.schemas import ADMISSION_RESPONSES
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["seed demo"], responses=BUSY_RESPONSES)  # every route uses the db
+router = APIRouter(tags=["seed demo"], responses=ADMISSION_RESPONSES)  # every route uses the db
 
 SEED_ITEM = 1
 SEED_WINDOW_MS = 100.0  # the seed's time.sleep(0.1) between check and write

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
 __all__ = [
+    "ADMISSION_RESPONSES",
     "AuditOut",
     "ErrorOut",
     "HealthOut",
@@ -21,6 +22,7 @@ __all__ = [
     "RejectedOut",
     "ResetIn",
     "StrategyOut",
+    "error_response",
 ]
 
 MAX_ITEM_ID = 2**31 - 1
@@ -86,14 +88,16 @@ def error_response(code: int, error: str, message: str, **extra: Any) -> JSONRes
     return JSONResponse(body, status_code=code)
 
 
-# Every database route can answer 503: queued past TOCTOU_QUEUE_TIMEOUT_S (``busy``, see
-# toctou.lab.admission) or a database lock that outlasted its timeout (``database_busy``).
-BUSY_RESPONSES: dict[int | str, dict[str, Any]] = {
+# Every database route passes the admission gate (toctou.lab.admission): 413 for a body over its
+# limit; 503 when queued past TOCTOU_QUEUE_TIMEOUT_S (``busy``) or when a database lock outlasted
+# its timeout (``database_busy``).
+ADMISSION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorOut, "description": "body_too_large: the body is over 1 MiB"},
     503: {
         "model": ErrorOut,
         "description": "busy (queued past TOCTOU_QUEUE_TIMEOUT_S) or database_busy; "
         "comes with Retry-After",
-    }
+    },
 }
 
 

@@ -20,7 +20,8 @@ Format (one header, two metrics, W3C Server Timing syntax)::
   queues, unknown paths included, so the stamp is the body's completion there. Only on the
   routes it lets through unread (``/health``, ``/strategies``, the docs) can the application
   answer without reading a body it was sent (a 405), and then the value is the call time, as
-  for a body-less request: the body may still have been in flight.
+  for a body-less request: the body may still have been in flight. The same holds for the 413
+  the gate gives a body whose ``Content-Length`` is over its limit.
 - ``worker``: the serving process's id, the same number ``GET /health`` reports as ``worker``.
 
 Both values are digits only. The header is added to every HTTP response of the application,

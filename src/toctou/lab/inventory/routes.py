@@ -12,7 +12,7 @@ from toctou.lab.inventory.ledger import read_item
 from toctou.lab.inventory.strategies import STRATEGIES, Purchase
 from toctou.lab.models import Order
 from toctou.lab.schemas import (
-    BUSY_RESPONSES,
+    ADMISSION_RESPONSES,
     MAX_ITEM_ID,
     ErrorOut,
     ItemOut,
@@ -48,7 +48,7 @@ async def list_strategies() -> list[StrategyOut]:
         404: {"model": ErrorOut, "description": "unknown strategy or item"},
         409: {"model": RejectedOut, "description": "out of stock, or contention"},
         422: {"model": ErrorOut, "description": "invalid body or race window"},
-        **BUSY_RESPONSES,
+        **ADMISSION_RESPONSES,
     },
 )
 async def purchase(
@@ -75,7 +75,9 @@ async def purchase(
     )
 
 
-@router.get("/inventory/items/{item_id}", responses={404: {"model": ErrorOut}, **BUSY_RESPONSES})
+@router.get(
+    "/inventory/items/{item_id}", responses={404: {"model": ErrorOut}, **ADMISSION_RESPONSES}
+)
 async def get_item(lab: LabDep, item_id: ItemIdPath) -> ItemOut:
     """Stock, initial stock, units sold, order count and units oversold."""
     async with lab.db.sessions() as session:
@@ -83,7 +85,7 @@ async def get_item(lab: LabDep, item_id: ItemIdPath) -> ItemOut:
 
 
 @router.get(
-    "/inventory/items/{item_id}/orders", responses={404: {"model": ErrorOut}, **BUSY_RESPONSES}
+    "/inventory/items/{item_id}/orders", responses={404: {"model": ErrorOut}, **ADMISSION_RESPONSES}
 )
 async def list_orders(
     lab: LabDep,
