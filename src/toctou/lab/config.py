@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # A fixed pool, opened at start-up: overflow connections are closed on return and reopened
     # under the next burst, which stalled the event loop for tens of milliseconds each time.
     # 10 rather than 20: with 20 requests admitted at once, single /health probes during a
-    # 200-request burst reached 30 to 48 ms (BENCHMARKS.md, benchmarks/responsive.py).
+    # 200-request burst reached 33 ms (SQLite) and 38 ms (PostgreSQL), against at most 22 ms
+    # with 10 (BENCHMARKS.md, benchmarks/responsive.py).
     pool_size: int = Field(
         default=10,
         ge=1,
