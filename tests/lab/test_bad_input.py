@@ -29,6 +29,16 @@ def post(lab: LabProcess, path: str, **kwargs: Any) -> httpx.Response:
     return httpx.post(f"{lab.base_url}{path}", **kwargs)
 
 
+def post_raw_purchase(lab: LabProcess, content: bytes | Iterator[bytes]) -> httpx.Response:
+    """An atomic purchase whose JSON body is given as raw bytes (or streamed chunks)."""
+    return post(
+        lab,
+        "/inventory/atomic/purchase",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -62,24 +72,14 @@ def test_invalid_purchase_is_422(lab: LabProcess, strategy: str, body: Any, fiel
 
 @pytest.mark.parametrize("body", [b"{", b'{"item_id": 1,}', b"not json", b'{"item_id": 1'])
 def test_malformed_json_is_400(lab: LabProcess, body: bytes) -> None:
-    reply = post(
-        lab,
-        "/inventory/atomic/purchase",
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
+    reply = post_raw_purchase(lab, body)
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"] == "malformed_json"
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b"1", b'"text"'])
 def test_body_that_is_not_an_object_is_422(lab: LabProcess, body: bytes) -> None:
-    reply = post(
-        lab,
-        "/inventory/atomic/purchase",
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
+    reply = post_raw_purchase(lab, body)
     assert reply.status_code == 422, reply.text
     assert reply.json()["error"] == "invalid_request"
 
@@ -173,11 +173,6 @@ def test_a_body_over_the_limit_is_413(lab: LabProcess, framing: str) -> None:
     content: bytes | Iterator[bytes] = body
     if framing == "chunked":  # no Content-Length: refused once the streamed bytes pass it
         content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
-    reply = post(
-        lab,
-        "/inventory/atomic/purchase",
-        content=content,
-        headers={"Content-Type": "application/json"},
-    )
+    reply = post_raw_purchase(lab, content)
     assert reply.status_code == 413, reply.text
     assert reply.json()["error"] == "body_too_large"
