@@ -8,6 +8,13 @@ TCP handshakes are local and instant; only data (and the end of a stream) is del
     with JitterProxy(target_port=8000) as port:   # runs in a thread with its own event loop
         httpx.get(f"http://127.0.0.1:{port}/health")
 
+    with proxy_process(8000) as port:             # the same, in a child process
+        ...
+
+The benchmarks use ``proxy_process``: a proxy thread shares the benchmark's GIL, so its work (a
+link closing, a delayed chunk falling due) could hold the engine up in the middle of a release
+and widen the spreads of the rows that do not even use the proxy.
+
     .venv/bin/python benchmarks/jitterproxy.py --target-port 8000   # standalone, until Ctrl-C
 """
 
@@ -17,13 +24,16 @@ import argparse
 import asyncio
 import contextlib
 import random
+import select
+import subprocess
+import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-__all__ = ["Jitter", "JitterProxy"]
+__all__ = ["Jitter", "JitterProxy", "proxy_process"]
 
 LOOPBACK = "127.0.0.1"
 PAUSE_BYTES = 1 << 20  # stop reading a side while this much of its data waits to be sent
@@ -270,6 +280,33 @@ class JitterProxy:
         return link.client
 
 
+@contextlib.contextmanager
+def proxy_process(
+    target_port: int, *, delay_ms: float = 20.0, jitter_ms: float = 10.0, seed: int | None = None
+) -> Iterator[int]:
+    """Run the proxy (``main`` below) in a child process; yield its port; stop it on exit."""
+    argv = [
+        sys.executable, __file__, "--target-port", str(target_port),
+        "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+        *(("--seed", str(seed)) if seed is not None else ()),
+    ]  # fmt: skip
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 10)
+        line = child.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"jitter proxy did not start (exit code {child.poll()})")
+        yield int(line.split()[0].rsplit(":", 1)[1])  # "127.0.0.1:PORT -> ..."
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--target-port", type=int, required=True)
@@ -282,7 +319,10 @@ def main() -> None:
     )
     with proxy as port, contextlib.suppress(KeyboardInterrupt):
         jitter = f"{args.delay_ms:g} ± {args.jitter_ms:g} ms per chunk"
-        print(f"127.0.0.1:{port} -> 127.0.0.1:{args.target_port}, {jitter}; Ctrl-C stops")
+        print(
+            f"127.0.0.1:{port} -> 127.0.0.1:{args.target_port}, {jitter}; Ctrl-C stops",
+            flush=True,
+        )
         threading.Event().wait()
 
 

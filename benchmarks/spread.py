@@ -14,7 +14,13 @@ extra ``GET /health`` row shows it (a negative lag: the handler ran before the r
 
 The server's floor: all 20 requests already in its socket buffers at once (20 complete HTTP/2
 requests in one write on one h2c connection; 20 HTTP/1.1 requests pipelined in one write; 20
-HTTP/1.1 connections filled while the server process is stopped with SIGSTOP).
+HTTP/1.1 connections filled while the server process is stopped with SIGSTOP). For single-packet
+a fourth, sent by this script with ``h2`` alone: 20 streams opened with all but their last body
+byte, then, after the engine's gate wait, all 20 final frames in one write. That is the most a
+perfect single-packet sender can hand the server, and it leaves the server in the same state as
+the attack (20 handlers waiting for END_STREAM, which costs a Python server a little more per
+request than starting 20 handlers whose data is all there), so single-packet is judged against
+it; the ratio to the complete-requests floor is printed too.
 
 With tcpdump available (run as root), loopback traffic to the lab's port is captured and the
 kernel-level spread is the spread of the capture times of the packets that carry each request's
@@ -63,7 +69,7 @@ from toctou.engine.timing import server_arrival_ns
 from toctou.lab.process import LabProcess, serve_lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jitterproxy import JitterProxy
+from jitterproxy import proxy_process
 
 TECHNIQUES: tuple[Technique, ...] = ("naive", "seed-style", "last-byte", "single-packet")
 PATH = "/inventory/vulnerable/purchase"
@@ -72,6 +78,7 @@ JSON = (("Content-Type", "application/json"),)
 SPA_FLOOR_FACTOR = 1.5
 LBS_OVER_NAIVE = 5.0
 NS_PER_MS = 1_000_000
+HELD_GATE_S = 0.1  # the engine's default gate wait (RacePlan.gate_wait_ms)
 # The engine stamps a release after its write returns; on a busy machine the woken server can run
 # first for a scheduler time slice, so only a stamp this much before the release counts as early.
 EARLY_MS = 5.0
@@ -253,6 +260,40 @@ async def h2_one_write(port: int, count: int) -> list[int]:
             stream_id = conn.get_next_available_stream_id()
             conn.send_headers(stream_id, _h2_headers(f"127.0.0.1:{port}"))
             conn.send_data(stream_id, BODY, end_stream=True)
+        writer.write(conn.data_to_send())
+        return await _h2_collect(conn, reader, count)
+    finally:
+        writer.close()
+
+
+async def h2_held(port: int, count: int) -> list[int]:
+    """``count`` HTTP/2 streams opened early, then all their final frames in one write.
+
+    What a perfect single-packet sender hands the server, written by this script with ``h2``
+    directly (no engine): every HEADERS and every body but its last byte, the engine's default
+    gate wait (100 ms), then the 20 final one-byte DATA frames with END_STREAM in one write. The
+    server is in the state a single-packet attack leaves it in (20 handlers waiting for their
+    END_STREAM), so this is the floor for that technique, where ``h2_one_write`` (20 complete
+    requests) makes the server start 20 new handlers instead.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        )
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        writer.write(await _h2_settings(conn, reader))
+        streams = []
+        for _ in range(count):
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(stream_id, _h2_headers(f"127.0.0.1:{port}"))
+            conn.send_data(stream_id, BODY[:-1])
+            streams.append(stream_id)
+        writer.write(conn.data_to_send())
+        await asyncio.sleep(HELD_GATE_S)
+        for stream_id in streams:
+            conn.send_data(stream_id, BODY[-1:], end_stream=True)
         writer.write(conn.data_to_send())
         return await _h2_collect(conn, reader, count)
     finally:
@@ -517,7 +558,10 @@ def floor_jobs(lab: LabProcess, n: int, server: str, *, h2: bool) -> list[tuple[
         ("floor: h1 x20 conns, server stopped", lambda: asyncio.run(h1_paused(port, n, pid))),
     ]
     if h2:
-        senders.insert(0, ("floor: h2 1 write", lambda: asyncio.run(h2_one_write(port, n))))
+        senders[:0] = [
+            ("floor: h2 1 write", lambda: asyncio.run(h2_one_write(port, n))),
+            ("floor: h2 held streams, 1 write", lambda: asyncio.run(h2_held(port, n))),
+        ]
     return [(Row(label, "loopback", server), floor_job(send)) for label, send in senders]
 
 
@@ -537,8 +581,8 @@ def measure(jobs_for: JobsFor, args: Args, tmp: Path, *, http2: bool) -> list[Ro
     return rows
 
 
-def _proxy(port: int, args: Args) -> JitterProxy:
-    return JitterProxy(port, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed)
+def _proxy(port: int, args: Args) -> contextlib.AbstractContextManager[int]:
+    return proxy_process(port, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -595,14 +639,19 @@ def _ratio(top: float | None, bottom: float | None) -> float | None:
 
 
 def goals(rows: Sequence[Row]) -> list[str]:
-    floor = _find(rows, "floor: h2 1 write", "loopback")
     spa = _find(rows, "single-packet", "jitter")
-    ratio = _ratio(spa, floor)
-    lines = [
-        f"- single-packet through the jitter proxy: median {_fmt(spa)} ms, server floor (h2, one "
-        f"write) {_fmt(floor)} ms, ratio {_fmt(ratio)} (goal <= {SPA_FLOOR_FACTOR}): "
-        + ("MET" if ratio is not None and ratio <= SPA_FLOOR_FACTOR else "NOT MET")
-    ]
+    lines = []
+    for floor_label, what in (
+        ("floor: h2 held streams, 1 write", "h2, streams held, final frames in one write"),
+        ("floor: h2 1 write", "h2, 20 complete requests in one write"),
+    ):
+        floor = _find(rows, floor_label, "loopback")
+        ratio = _ratio(spa, floor)
+        lines.append(
+            f"- single-packet through the jitter proxy: median {_fmt(spa)} ms, server floor "
+            f"({what}) {_fmt(floor)} ms, ratio {_fmt(ratio)} (goal <= {SPA_FLOOR_FACTOR}): "
+            + ("MET" if ratio is not None and ratio <= SPA_FLOOR_FACTOR else "NOT MET")
+        )
     for server in ("hypercorn", "uvicorn"):
         for path in ("loopback", "jitter"):
             lines.append(_lbs_line(rows, path, server, kernel=False))
