@@ -245,36 +245,15 @@ async def _h2_collect(
     return arrivals
 
 
-async def h2_one_write(port: int, count: int) -> list[int]:
-    """``count`` complete HTTP/2 requests in one write on one h2c connection."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-        )
-        conn.initiate_connection()
-        writer.write(conn.data_to_send())
-        writer.write(await _h2_settings(conn, reader))
-        await asyncio.sleep(0.05)
-        for _ in range(count):
-            stream_id = conn.get_next_available_stream_id()
-            conn.send_headers(stream_id, _h2_headers(f"127.0.0.1:{port}"))
-            conn.send_data(stream_id, BODY, end_stream=True)
-        writer.write(conn.data_to_send())
-        return await _h2_collect(conn, reader, count)
-    finally:
-        writer.close()
+async def h2_one_write(port: int, count: int, *, held: bool = False) -> list[int]:
+    """``count`` HTTP/2 requests on one h2c connection, all completed by one write.
 
-
-async def h2_held(port: int, count: int) -> list[int]:
-    """``count`` HTTP/2 streams opened early, then all their final frames in one write.
-
-    What a perfect single-packet sender hands the server, written by this script with ``h2``
-    directly (no engine): every HEADERS and every body but its last byte, the engine's default
-    gate wait (100 ms), then the 20 final one-byte DATA frames with END_STREAM in one write. The
-    server is in the state a single-packet attack leaves it in (20 handlers waiting for their
-    END_STREAM), so this is the floor for that technique, where ``h2_one_write`` (20 complete
-    requests) makes the server start 20 new handlers instead.
+    ``held=False``: ``count`` complete requests in that one write. ``held=True``: what a perfect
+    single-packet sender hands the server, written with ``h2`` alone (no engine): every HEADERS
+    and every body but its last byte first, the engine's default gate wait (100 ms), then the
+    final one-byte DATA frames with END_STREAM in one write. The server is then in the state a
+    single-packet attack leaves it in (its handlers already waiting for END_STREAM), so that is
+    the floor for that technique, where complete requests make it start new handlers instead.
     """
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -284,16 +263,18 @@ async def h2_held(port: int, count: int) -> list[int]:
         conn.initiate_connection()
         writer.write(conn.data_to_send())
         writer.write(await _h2_settings(conn, reader))
+        await asyncio.sleep(0.05)
         streams = []
         for _ in range(count):
             stream_id = conn.get_next_available_stream_id()
             conn.send_headers(stream_id, _h2_headers(f"127.0.0.1:{port}"))
-            conn.send_data(stream_id, BODY[:-1])
+            conn.send_data(stream_id, BODY[:-1] if held else BODY, end_stream=not held)
             streams.append(stream_id)
-        writer.write(conn.data_to_send())
-        await asyncio.sleep(HELD_GATE_S)
-        for stream_id in streams:
-            conn.send_data(stream_id, BODY[-1:], end_stream=True)
+        if held:
+            writer.write(conn.data_to_send())
+            await asyncio.sleep(HELD_GATE_S)
+            for stream_id in streams:
+                conn.send_data(stream_id, BODY[-1:], end_stream=True)
         writer.write(conn.data_to_send())
         return await _h2_collect(conn, reader, count)
     finally:
@@ -560,7 +541,10 @@ def floor_jobs(lab: LabProcess, n: int, server: str, *, h2: bool) -> list[tuple[
     if h2:
         senders[:0] = [
             ("floor: h2 1 write", lambda: asyncio.run(h2_one_write(port, n))),
-            ("floor: h2 held streams, 1 write", lambda: asyncio.run(h2_held(port, n))),
+            (
+                "floor: h2 held streams, 1 write",
+                lambda: asyncio.run(h2_one_write(port, n, held=True)),
+            ),
         ]
     return [(Row(label, "loopback", server), floor_job(send)) for label, send in senders]
 
