@@ -9,6 +9,9 @@ import struct
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+import h11
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -143,3 +146,53 @@ def counter_app() -> tuple[Handler, list[int]]:
         writer.close()
 
     return handle, state
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as a server received it."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def echo_app() -> tuple[Handler, list[Seen]]:
+    """Records every request exactly (h11 as the server); GET answers {"n": 0}, others 200."""
+    seen: list[Seen] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(our_role=h11.SERVER)
+        request: h11.Request | None = None
+        body = b""
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await asyncio.wait_for(reader.read(65_536), 5)
+                if not data:
+                    return
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        assert request is not None
+        seen.append(
+            Seen(
+                request.method.decode(),
+                request.target.decode(),
+                {k.decode(): v.decode() for k, v in request.headers.raw_items()},
+                body,
+            )
+        )
+        answer = b'{"n": 0}' if request.method == b"GET" else b'{"ok": true}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (len(answer), answer)
+        )
+        await writer.drain()
+
+    return handle, seen

@@ -94,3 +94,28 @@ def test_failed_reset_is_inconclusive() -> None:
     )
     assert v.outcome == "inconclusive"
     assert "reset failed" in v.summary
+
+
+def idle(i: int, status: int = 404) -> RoundResult:
+    return RoundResult(i, (attempt(status, body="{}"),) * 3, 0, 0)
+
+
+def test_a_run_where_nothing_succeeded_is_inconclusive_not_a_pass() -> None:
+    v = verdict(Oracle(expect_max_successes=1, probe=PROBE), [idle(0), idle(1)], None)
+    assert v.outcome == "inconclusive"
+    assert "no request succeeded in any of 2 round(s)" in v.summary
+    assert "404 x 6" in v.summary
+
+
+def test_rounds_without_a_success_do_not_count_toward_the_bound() -> None:
+    v = verdict(Oracle(expect_max_successes=1), [clean(0), idle(1, 409), clean(2)], None)
+    assert v.outcome == "no_race_observed"
+    assert v.detection_bound == pytest.approx(detection_bound(2))
+    assert v.summary.startswith("NO RACE OBSERVED in 2 round(s) (1 more had no success")
+    assert v.evidence == ("round 2: no success (409 x 3)",)
+
+
+def test_zero_successes_pass_when_zero_are_expected() -> None:
+    v = verdict(Oracle(expect_max_successes=0), [idle(0, 403), idle(1, 403)], None)
+    assert v.outcome == "no_race_observed"
+    assert v.detection_bound == pytest.approx(detection_bound(2))

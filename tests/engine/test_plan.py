@@ -101,6 +101,37 @@ def test_raw_request_file_is_parsed_with_h11() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "body"),
+    [
+        # CRLF inside the body is kept; the line end after it, which Content-Length does not
+        # count, is an editor's and goes
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\na\r\nb\r\n\r\n", b"a\r\nb\r\n"),
+        (b"POST / HTTP/1.1\nHost: h\nContent-Length: 3\n\na=1\n", b"a=1"),
+        (b"GET / HTTP/1.1\nHost: h\n\n\n", b""),  # nothing but a line end: no body
+        (b"POST / HTTP/1.1\nHost: h\n\n{}\n", b"{}\n"),  # no Content-Length: as written
+        (b"POST / HTTP/1.1\nHost: h\nContent-Length: 2\n\nabcd", b"abcd"),  # edited body
+    ],
+)
+def test_request_file_bodies_keep_their_bytes(raw: bytes, body: bytes) -> None:
+    assert parse_raw_request(raw).body == body
+
+
+def test_http2_copies_and_absolute_targets() -> None:
+    line = parse_raw_request(b"POST /buy HTTP/2\nHost: shop.test\n\nx=1")
+    assert (line.method, line.url, line.body) == ("POST", "http://shop.test/buy", b"x=1")
+    chrome = parse_raw_request(
+        b":method: PUT\n:authority: shop.test\n:scheme: https\n:path: /a?b=1\naccept: */*\n\n"
+    )
+    assert (chrome.method, chrome.url) == ("PUT", "https://shop.test/a?b=1")
+    assert ("Host", "shop.test") in chrome.headers
+    absolute = b"GET http://elsewhere.test/p?q=1 HTTP/1.1\nHost: shop.test\n\n"
+    assert parse_raw_request(absolute).url == "http://elsewhere.test/p?q=1"
+    moved = parse_raw_request(absolute, base_url="http://127.0.0.1:9")
+    assert moved.url == "http://127.0.0.1:9/p?q=1"  # the URL given wins over the file's
+    assert moved.header("host") == "shop.test"  # and the Host header is sent as written
+
+
+@pytest.mark.parametrize(
     ("raw", "message"),
     [
         (b"", "empty"),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +163,27 @@ def plan_from_mapping(data: dict[str, Any]) -> RacePlan:
     )
 
 
-def load_plan(path: Path) -> RacePlan:
+def load_plan(path: Path, overrides: Mapping[str, Any] | None = None) -> RacePlan:
+    """Read ``race.toml``; ``overrides`` (same keys, tables merged key by key) win over the file.
+
+    The overrides are applied before validation, so a raised ``budget`` admits a plan the
+    file's default would refuse.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanError(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path} is not valid TOML: {exc}") from None
-    return plan_from_mapping(data)
+    return plan_from_mapping(_merged(data, overrides or {}))
+
+
+def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = _merged(current, value)
+        else:
+            out[key] = value
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import h11
 
@@ -15,12 +14,6 @@ from toctou.engine.target import Origin
 __all__ = ["Response1", "encode_request", "read_response"]
 
 USER_AGENT = "toctou"
-
-
-def _target(url: str) -> bytes:
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    return (path + (f"?{parts.query}" if parts.query else "")).encode()
 
 
 def encode_request(request: RaceRequest) -> bytes:
@@ -41,9 +34,7 @@ def encode_request(request: RaceRequest) -> bytes:
     if "user-agent" not in names:
         headers.append(("User-Agent", USER_AGENT))
     conn = h11.Connection(our_role=h11.CLIENT)
-    out = conn.send(
-        h11.Request(method=request.method, target=_target(request.url), headers=headers)
-    )
+    out = conn.send(h11.Request(method=request.method, target=request.target, headers=headers))
     if request.body:
         out += conn.send(h11.Data(data=request.body))
     out += conn.send(h11.EndOfMessage())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,14 +101,37 @@ def verdict(oracle: Oracle, rounds: Sequence[RoundResult], baseline: RoundResult
     problems = _problems(rounds, baseline)
     if problems:
         return Verdict("inconclusive", "INCONCLUSIVE: " + problems[0], tuple(problems), n)
-    bound = detection_bound(n)
+    # A round in which nothing succeeded never ran the code under test (a wrong path, body or
+    # token, a reset that left nothing to take) and could not have shown a race, unless zero
+    # successes is what the oracle expects. Such rounds do not count toward the bound.
+    idle = [] if oracle.expect_max_successes == 0 else [r for r in rounds if not r.successes]
+    if len(idle) == n:
+        return Verdict(
+            "inconclusive",
+            f"INCONCLUSIVE: no request succeeded in any of {n} round(s) (answers: "
+            f"{_answers(rounds)}), so the race was never exercised; check the URL, body, "
+            "credentials, reset and success rule",
+            rounds_run=n,
+        )
+    judged = n - len(idle)
+    bound = detection_bound(judged)
+    skipped = f" ({len(idle)} more had no success and are not counted)" if idle else ""
     return Verdict(
         "no_race_observed",
-        f"NO RACE OBSERVED in {n} round(s): a race showing in more than {bound:.0%} of rounds "
-        f"would have been seen ({CONFIDENCE:.0%} confidence)",
+        f"NO RACE OBSERVED in {judged} round(s){skipped}: a race showing in more than "
+        f"{bound:.0%} of rounds would have been seen ({CONFIDENCE:.0%} confidence)",
+        tuple(f"round {r.index + 1}: no success ({_answers([r])})" for r in idle)[:_EVIDENCE_LINES],
         rounds_run=n,
         detection_bound=bound,
     )
+
+
+def _answers(rounds: Sequence[RoundResult]) -> str:
+    """The answers the requests of ``rounds`` got, most common first: ``404 x 20, 409 x 1``."""
+    counts = Counter(
+        str(a.status) if a.status is not None else "no answer" for r in rounds for a in r.attempts
+    )
+    return ", ".join(f"{what} x {count}" for what, count in counts.most_common(4)) or "none"
 
 
 def _problems(rounds: Sequence[RoundResult], baseline: RoundResult | None) -> list[str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+import h11
 from pydantic import ConfigDict
 
 from toctou.engine.jsonpath import compile_json_path
@@ -42,13 +43,45 @@ class RaceRequest:
     offset_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+        except ValueError as exc:
+            raise PlanError(f"not a valid URL: {self.url!r} ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PlanError(f"not an http(s) URL: {self.url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise PlanError(
+                "credentials in a URL are not sent: give an Authorization header instead "
+                "(toctou attack turns user:password@ into one, as curl does)"
+            )
         if not self.method.isalpha() or not self.method.isupper():
             raise PlanError(f"not an HTTP method: {self.method!r}")
         if not 0 <= self.offset_ms <= 60_000:
             raise PlanError(f"offset_ms must be within 0..60000, not {self.offset_ms}")
+        self._check_head()
+
+    def _check_head(self) -> None:
+        """Reject, before anything is sent, what h11 would refuse to put on the wire."""
+        headers = list(self.headers)
+        if self.header("host") is None:
+            headers.append(("Host", "h"))
+        try:
+            h11.Request(method=self.method, target=self.target, headers=headers)
+        except h11.LocalProtocolError as exc:
+            raise PlanError(f"{self.method} {self.url}: {exc}") from None
+        declared = self.header("content-length")
+        if declared is not None and declared.strip() != str(len(self.body)):
+            raise PlanError(
+                f"Content-Length: {declared} does not match the body ({len(self.body)} bytes); "
+                "leave the header out and it is set from the body"
+            )
+
+    @property
+    def target(self) -> str:
+        """The request target: path and query of the URL."""
+        parts = urlsplit(self.url)
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -143,7 +176,8 @@ class RacePlan:
         if self.planned_requests() > self.budget:
             raise PlanError(
                 f"this plan sends {self.planned_requests()} requests, over the budget of "
-                f"{self.budget}; raise the budget explicitly if the target can take it"
+                f"{self.budget}; raise the budget explicitly if the target can take it "
+                "(--max-requests on the command line, budget in race.toml or the API)"
             )
 
     @classmethod

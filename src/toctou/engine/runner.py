@@ -12,7 +12,7 @@ from toctou.engine.jsonpath import json_value
 from toctou.engine.lastbyte import run_http1, send_one
 from toctou.engine.oracle import is_success, round_violations, verdict
 from toctou.engine.plan import RacePlan, RaceRequest, Technique
-from toctou.engine.result import Attempt, RaceResult, RoundResult, spread
+from toctou.engine.result import Attempt, RaceResult, RoundResult, Verdict, spread
 from toctou.engine.singlepacket import probe_h2c, run_http2
 from toctou.engine.target import Origin, open_connection
 from toctou.errors import TargetError
@@ -127,7 +127,19 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
     """
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    technique, note = await choose_technique(plan)
+    try:
+        technique, note = await choose_technique(plan)
+    except TargetError as exc:  # auto could not even ask the server: nothing was sent
+        return RaceResult(
+            plan=plan,
+            technique=plan.technique,
+            protocol="-",
+            rounds=(),
+            verdict=Verdict("inconclusive", f"INCONCLUSIVE: {exc}"),
+            started_at=started.isoformat(),
+            duration_s=time.perf_counter() - clock,
+            notes=("auto: the target did not answer the protocol check",),
+        )
     notes = [note]
     if technique == "single-packet" and any(not r.body for r in plan.requests):
         notes.append(

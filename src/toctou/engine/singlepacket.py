@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -69,8 +68,7 @@ class _Shard:
 
 
 def _headers(request: RaceRequest, origin: Origin) -> list[tuple[str, str]]:
-    parts = urlsplit(request.url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = request.target
     authority = request.header("host") or origin.authority
     headers = [
         (":method", request.method),
@@ -252,12 +250,14 @@ async def run_http2(plan: RacePlan) -> list[Attempt]:
     first = await _open_shard(plan, origin, 0)
     size = _shard_size(first)
     count = -(-len(plan.requests) // size)
-    try:
-        others = await asyncio.gather(*(_open_shard(plan, origin, n) for n in range(1, count)))
-    except BaseException:
-        await first.conn.aclose()
-        raise
-    shards = [first, *others]
+    opened = await asyncio.gather(
+        *(_open_shard(plan, origin, n) for n in range(1, count)), return_exceptions=True
+    )
+    failed = [o for o in opened if isinstance(o, BaseException)]
+    shards = [first, *(o for o in opened if isinstance(o, _Shard))]
+    if failed:  # close every connection that did open before giving up on the batch
+        await asyncio.gather(*(s.conn.aclose() for s in shards))
+        raise failed[0]
     indexed = list(enumerate(plan.requests))
     for n, shard in enumerate(shards):
         _pre_send(shard, origin, indexed[n * size : (n + 1) * size])

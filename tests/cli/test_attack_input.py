@@ -1,0 +1,218 @@
+"""``toctou attack`` builds the request a user meant: curl's -d/--json rules, raw request files as
+browsers and proxies copy them, race.toml with command-line overrides, credentials kept out of
+reports, and bad input refused before anything is sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import new_item_id
+from tests.engine.hostile import Seen, echo_app, serve
+from toctou.cli import app
+from toctou.engine import RaceResult
+from toctou.lab.process import LabProcess, free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def echo() -> Iterator[tuple[str, list[Seen]]]:
+    handle, seen = echo_app()
+    with serve(handle) as port:
+        yield f"http://127.0.0.1:{port}", seen
+
+
+def flat(output: str) -> str:
+    """Output with Rich's error panel unwrapped: borders gone, lines joined."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def run(*args: str) -> tuple[int, str]:
+    options = ["-n", "2", "--expect-max-successes", "2", "--technique", "last-byte"]
+    result = runner.invoke(app, ["attack", *args, *options])
+    return result.exit_code, result.output
+
+
+def test_data_is_sent_as_curl_sends_it(echo: tuple[str, list[Seen]], tmp_path: Path) -> None:
+    url, seen = echo
+    form = tmp_path / "form.txt"
+    form.write_bytes(b"c=3\r\n&d=4\n")
+    assert run(url + "/f", "-d", "a=1", "-d", "b=2", "-d", f"@{form}")[0] == 0
+    assert {(s.method, s.body) for s in seen} == {("POST", b"a=1&b=2&c=3&d=4")}
+    assert seen[0].headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+    seen.clear()
+    assert run(url + "/f", "--data-binary", f"@{form}")[0] == 0
+    assert {s.body for s in seen} == {b"c=3\r\n&d=4\n"}  # byte for byte
+
+    seen.clear()
+    assert run(url + "/f", "-d", "")[0] == 0  # an empty -d is still a POST, as with curl
+    assert {(s.method, s.headers.get("Content-Length")) for s in seen} == {("POST", "0")}
+
+    seen.clear()
+    assert run(url + "/j", "--json", '{"a": 1}', "-X", "put")[0] == 0
+    assert {(s.method, s.body, s.headers["Content-Type"]) for s in seen} == {
+        ("PUT", b'{"a": 1}', "application/json")
+    }
+
+
+def test_url_credentials_become_basic_auth_and_stay_out_of_reports(
+    echo: tuple[str, list[Seen]], tmp_path: Path
+) -> None:
+    url, seen = echo
+    out = tmp_path / "race.json"
+    with_user = url.replace("http://", "http://ann:s%40cret@")
+    code, output = run(with_user + "/buy", "-X", "POST", "--out", str(out))
+    assert code == 0, output
+    expected = "Basic " + base64.b64encode(b"ann:s@cret").decode()
+    assert {s.headers["Authorization"] for s in seen} == {expected}
+    report = out.read_text()
+    assert "s@cret" not in report
+    assert "s%40cret" not in report
+    assert base64.b64encode(b"ann:s@cret").decode() not in report
+
+
+def test_reset_and_probe_on_the_same_host_carry_the_session(
+    echo: tuple[str, list[Seen]],
+) -> None:
+    url, seen = echo
+    code, output = run(
+        url + "/buy", "-X", "POST", "-H", "Authorization: Bearer t0ken", "-H", "Cookie: s=1",
+        "-H", "X-Other: no", "--reset", f"POST {url}/reset", "--probe", f"{url}/state",
+        "--probe-path", "$.n", "--probe-unit", "1",
+    )  # fmt: skip
+    assert code == 1, output  # 2 successes, the probed n never moves: a change nobody made
+    aux = [s for s in seen if s.target in ("/reset", "/state")]
+    assert len(aux) == 3  # reset, probe before, probe after
+    for s in aux:
+        assert s.headers["Authorization"] == "Bearer t0ken"
+        assert s.headers["Cookie"] == "s=1"
+        assert "X-Other" not in s.headers
+
+
+def test_a_copied_request_is_sent_as_it_was(echo: tuple[str, list[Seen]], tmp_path: Path) -> None:
+    url, seen = echo
+    body = b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--\r\n"
+    raw = tmp_path / "req.http"
+    raw.write_bytes(
+        b"POST http://elsewhere.test/upload?x=1 HTTP/2\r\nHost: shop.test\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\n"
+        b"Content-Length: %d\r\nCookie: old=1\r\n\r\n%s\r\n" % (len(body), body)
+    )
+    code, output = run(url, "--request-file", str(raw), "-H", "Cookie: new=2")
+    assert code == 0, output
+    assert {(s.method, s.target, s.body) for s in seen} == {("POST", "/upload?x=1", body)}
+    assert seen[0].headers["Cookie"] == "new=2"  # -H replaced the file's header
+    assert seen[0].headers["Host"] == "shop.test"  # sent as written, to the URL's server
+
+    seen.clear()
+    raw.write_bytes(b"GET /state HTTP/1.1\nHost: shop.test\n\n\n")
+    assert run(url, "--request-file", str(raw))[0] == 0
+    assert {(s.method, s.body, "Content-Length" in s.headers) for s in seen} == {
+        ("GET", b"", False)
+    }
+
+    seen.clear()  # Chrome's copy of an HTTP/2 request, and -d replacing its body
+    raw.write_bytes(
+        b":method: POST\n:authority: shop.test\n:scheme: https\n:path: /buy\n"
+        b"content-type: application/json\n\n{}"
+    )
+    assert run(url, "--request-file", str(raw), "--json", '{"item_id": 7}')[0] == 0
+    assert {(s.target, s.body) for s in seen} == {("/buy", b'{"item_id": 7}')}
+
+
+def test_config_takes_command_line_overrides(sqlite_lab: LabProcess, tmp_path: Path) -> None:
+    item = new_item_id()
+    config = tmp_path / "race.toml"
+    config.write_text(
+        f"""
+rounds = 1
+[[requests]]
+url = "{sqlite_lab.base_url}/inventory/vulnerable/purchase"
+method = "POST"
+json = {{ item_id = {item} }}
+headers = {{ X-Race-Window-Ms = "20" }}
+count = 1010
+"""
+    )
+    reset = f'POST {sqlite_lab.base_url}/lab/reset {{"item_id": {item}, "stock": 1}}'
+    args = ["attack", "--config", str(config), "--reset", reset]
+    refused = runner.invoke(app, [*args, "--expect-max-successes", "1", "--rounds", "2"])
+    assert refused.exit_code == 2
+    assert "over the budget of 2000" in refused.output
+    assert "--max-requests" in refused.output
+    out = tmp_path / "race.json"
+    result = runner.invoke(
+        app,
+        [*args, "--expect-max-successes", "1", "--rounds", "2", "--max-requests", "2100",
+         "--technique", "last-byte", "--gate-wait-ms", "5", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output  # the file has no oracle: the flags gave it
+    saved = RaceResult.from_json(out.read_text())
+    assert saved.plan.oracle.expect_max_successes == 1
+    assert (saved.plan.rounds, saved.plan.budget, saved.plan.gate_wait_ms) == (2, 2100, 5)
+    assert saved.technique == "last-byte"
+
+    mixed = runner.invoke(app, ["attack", sqlite_lab.base_url, "--config", str(config), "-n", "3"])
+    assert mixed.exit_code == 2
+    assert "the file gives the requests: drop URL, -n or edit the file" in flat(mixed.output)
+
+
+def test_a_route_that_never_succeeds_is_not_a_pass(sqlite_lab: LabProcess) -> None:
+    item = new_item_id()
+    result = runner.invoke(
+        app,
+        ["attack", f"{sqlite_lab.base_url}/inventory/vulnerabel/purchase",
+         "--json", json.dumps({"item_id": item}), "-n", "5", "--rounds", "2",
+         "--expect-max-successes", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "no request succeeded in any of 2 round(s)" in result.output
+    assert "404 x 10" in result.output
+
+
+def test_unreachable_https_target_still_writes_both_reports(tmp_path: Path) -> None:
+    out, junit = tmp_path / "race.json", tmp_path / "race.xml"
+    result = runner.invoke(
+        app,
+        ["attack", f"https://127.0.0.1:{free_port()}/", "--expect-max-successes", "1",
+         "--out", str(out), "--junit", str(junit)],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert RaceResult.from_json(out.read_text()).verdict.outcome == "inconclusive"
+    assert 'type="inconclusive"' in junit.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["http://127.0.0.1:1/", "-d", "@/nonexistent/body"], "cannot read /nonexistent/body"),
+        (["http://127.0.0.1:99999/"], "not a valid URL"),
+        (["http://[::1/"], "not a valid URL"),
+        (["http://127.0.0.1:1/", "-H", "Content-Length: 99", "-d", "a=1"], "does not match"),
+        (["http://127.0.0.1:1/", "-H", "Content-Length: abc", "-d", "a=1"], "Content-Length"),
+        (["http://127.0.0.1:1/", "-H", "X-A: b\x00c"], "Illegal header value"),
+        (["http://127.0.0.1:1/", "--out", "/nonexistent/dir/r.json"], "no such directory"),
+        (["http://127.0.0.1:1/", "--junit", "/tmp"], "is a directory"),
+        (["http://127.0.0.1:1/", "--success-json-value", "x"], "needs --success-json-path"),
+        (["http://127.0.0.1:1/", "--probe-unit", "2"], "--probe-unit needs --probe"),
+        (["http://127.0.0.1:1/", "-d", "a", "--data-binary", "b"], "give one of"),
+    ],
+)
+def test_bad_input_is_refused_before_sending(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["attack", *args, "--expect-max-successes", "1"])
+    assert result.exit_code == 2, result.output
+    assert message in flat(result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_help_names_each_flag_once() -> None:
+    result = runner.invoke(app, ["attack", "--help"], terminal_width=200)
+    assert "--no-redact" in result.output
+    assert "--no-no-redact" not in result.output
