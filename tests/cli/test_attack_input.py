@@ -185,6 +185,8 @@ def test_unreachable_https_target_still_writes_both_reports(tmp_path: Path) -> N
          "--out", str(out), "--junit", str(junit)],
     )  # fmt: skip
     assert result.exit_code == 3, result.output
+    assert "cannot connect" in result.output
+    assert "successes" not in result.output  # no round ran: no empty table of rounds
     assert RaceResult.from_json(out.read_text()).verdict.outcome == "inconclusive"
     assert 'type="inconclusive"' in junit.read_text()
 

@@ -66,4 +66,5 @@ def render_race(result: RaceResult) -> Group:
         result.verdict.outcome
     ]
     lines = [f"[bold {colour}]{result.verdict.summary}[/]", *result.verdict.evidence, *result.notes]
-    return Group(table, Panel("\n".join(lines), border_style=colour, title="verdict"))
+    panel = Panel("\n".join(lines), border_style=colour, title="verdict")
+    return Group(table, panel) if rows else Group(panel)  # no round ran: nothing to tabulate
