@@ -124,7 +124,7 @@ reset = 'POST {sqlite_lab.base_url}/lab/reset {{"item_id": {item}, "stock": 1}}'
         ([], "give a URL"),
         (["http://127.0.0.1:1/", "-H", "no colon"], "Name: value"),
         (["http://127.0.0.1:1/", "--json", "{nope"], "not JSON"),
-        (["http://127.0.0.1:1/", "--json", "{}", "-d", "a=1"], "give one of"),
+        (["http://127.0.0.1:1/", "--json", "{}", "-d", "a=1"], "not both"),
         (["http://127.0.0.1:1/", "--technique", "warp"], "choose from"),
         (["http://127.0.0.1:1/", "-n", "0"], "--count"),
         (["ftp://127.0.0.1:1/"], "not an http(s) URL"),

@@ -204,7 +204,14 @@ def test_unreachable_https_target_still_writes_both_reports(tmp_path: Path) -> N
         (["http://127.0.0.1:1/", "--junit", "/tmp"], "is a directory"),
         (["http://127.0.0.1:1/", "--success-json-value", "x"], "needs --success-json-path"),
         (["http://127.0.0.1:1/", "--probe-unit", "2"], "--probe-unit needs --probe"),
-        (["http://127.0.0.1:1/", "-d", "a", "--data-binary", "b"], "give one of"),
+        (["http://127.0.0.1:1/", "--json", "{}", "--data-binary", "b"], "not both"),
+        (["http://127.0.0.1:1/", "--json", "{}", "--json", "[]"], "give --json once"),
+        (["http://127.0.0.1:1/", "--success-status", "99"], "not an HTTP status: 99"),
+        (
+            ["http://127.0.0.1:1/", "--technique", "single-packet", "--config", "/dev/null"],
+            "the file gives the requests: drop URL",
+        ),
+        (["http://bücher.test/"], "write it as xn--bcher-kva.test"),
     ],
 )
 def test_bad_input_is_refused_before_sending(args: list[str], message: str) -> None:
@@ -218,3 +225,77 @@ def test_help_names_each_flag_once() -> None:
     result = runner.invoke(app, ["attack", "--help"], terminal_width=200)
     assert "--no-redact" in result.output
     assert "--no-no-redact" not in result.output
+
+
+def test_more_of_curl(echo: tuple[str, list[Seen]], tmp_path: Path) -> None:
+    url, seen = echo
+    host = url.removeprefix("http://")
+    code, output = run(
+        host + "/caf%C3%A9/é?q=ü", "-d", "a", "--data-binary", "b", "-H", "X-Name: Zoë",
+        "-H", "X-Empty;",
+    )  # fmt: skip
+    assert code == 0, output  # no scheme: http://, as curl assumes
+    assert {(s.target, s.body) for s in seen} == {("/caf%C3%A9/%C3%A9?q=%C3%BC", b"a&b")}
+    assert seen[0].headers["X-Name"] == "Zoë"  # UTF-8 on the wire
+    assert seen[0].headers["X-Empty"] == ""
+
+    seen.clear()
+    raw = tmp_path / "req.http"
+    raw.write_bytes(
+        b"POST /api HTTP/1.1\nHost: shop.test\nContent-Type: application/json\nCookie: a=1\n"
+        b"Transfer-Encoding: chunked\n\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert run(url, "--request-file", str(raw), "-H", "Cookie:")[0] == 0
+    assert {s.body for s in seen} == {b"hello"}  # the chunks put together
+    assert "Cookie" not in seen[0].headers  # -H 'Name:' removed the file's header
+    assert "Transfer-Encoding" not in seen[0].headers
+
+    seen.clear()
+    assert run(url, "--request-file", str(raw), "-d", '{"a": 2}')[0] == 0
+    assert {(s.body, s.headers["Content-Type"]) for s in seen} == {
+        (b'{"a": 2}', "application/json")  # -d replaced the body; the file's type stayed
+    }
+
+    code, output = run(url + "/other", "--request-file", str(raw))
+    assert code == 2
+    assert "the path is the file's" in flat(output)
+
+
+def test_state_reads_are_not_cut_by_the_report_cap(sqlite_lab: LabProcess) -> None:
+    item = new_item_id()
+    result = runner.invoke(
+        app,
+        ["attack", f"{sqlite_lab.base_url}/inventory/atomic/purchase",
+         "--json", json.dumps({"item_id": item}), "-n", "5", "--max-body-bytes", "8",
+         "--reset", f'POST {sqlite_lab.base_url}/lab/reset {{"item_id": {item}, "stock": 1}}',
+         "--probe", f"{sqlite_lab.base_url}/inventory/items/{item}", "--probe-path", "$.stock",
+         "--expect-max-successes", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def test_config_probe_parts_and_session_are_overridable(
+    echo: tuple[str, list[Seen]], tmp_path: Path
+) -> None:
+    url, seen = echo
+    config = tmp_path / "race.toml"
+    config.write_text(
+        f"""
+technique = "last-byte"
+[[requests]]
+url = "{url}/buy"
+method = "POST"
+headers = {{ Authorization = "Bearer t0ken" }}
+count = 2
+[oracle]
+probe = {{ url = "{url}/state", path = "$.n", unit = -1 }}
+"""
+    )
+    result = runner.invoke(
+        app, ["attack", "--config", str(config), "--probe-unit", "1", "--reset", f"POST {url}/r"]
+    )
+    assert result.exit_code == 1, result.output  # 2 successes, n never moved: +2 expected
+    assert "2 successes x +1 = +2" in flat(result.output)
+    reset = [s for s in seen if s.target == "/r"]
+    assert reset
+    assert reset[0].headers["Authorization"] == "Bearer t0ken"

@@ -30,6 +30,19 @@ URL = "http://127.0.0.1:9/buy"
         (lambda: SuccessRule(json_path="$..[?("), "not a JSON path"),
         (lambda: SuccessRule(body_regex="("), "not a regular expression"),
         (lambda: Probe(RaceRequest(URL), "$.stock", unit=0), "unit of 0"),
+        (lambda: SuccessRule(statuses=(200, 99)), "not an HTTP status: 99"),
+        (
+            lambda: RacePlan(
+                requests=(RaceRequest(URL), RaceRequest(URL, offset_ms=5)),
+                technique="single-packet",
+            ),
+            "send offsets need last-byte",
+        ),
+        (lambda: RaceRequest("http://u:p@127.0.0.1/"), "credentials in a URL"),
+        (lambda: RaceRequest("http://127.0.0.1:99999/"), "not a valid URL"),
+        (lambda: RaceRequest(URL, headers=(("X-A", "b\nc"),)), "Illegal header value"),
+        (lambda: RaceRequest(URL, headers=(("Zoë", "1"),)), "header names are ASCII"),
+        (lambda: RaceRequest(URL, "POST", (("Content-Length", "9"),), b"ab"), "does not match"),
     ],
 )
 def test_invalid_plans_are_refused(make: object, message: str) -> None:
@@ -135,7 +148,7 @@ def test_http2_copies_and_absolute_targets() -> None:
     ("raw", "message"),
     [
         (b"", "empty"),
-        (b"NOT A REQUEST LINE\n\n", "not an HTTP/1.1 request"),
+        (b"NOT A REQUEST LINE\n\n", "not an HTTP request .first line .NOT A REQUEST LINE"),
         (b"GET / HTTP/1.1\n\n", "Host"),
     ],
 )

@@ -5,14 +5,13 @@ Exit codes: 0 no race observed, 1 race found, 2 usage error, 3 target unreachabl
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -30,7 +29,11 @@ from toctou.engine import (
 )
 from toctou.engine.config import load_plan
 from toctou.engine.plan import TECHNIQUES
-from toctou.engine.requestfile import parse_raw_request, parse_request_spec
+from toctou.engine.requestfile import (
+    credentials_to_header,
+    parse_raw_request,
+    parse_request_spec,
+)
 from toctou.engine.result import RaceResult, RoundResult
 from toctou.engine.target import Origin
 from toctou.errors import PlanError, TargetError
@@ -43,18 +46,30 @@ DEFAULT_TIMEOUTS = Timeouts()
 EXIT_INCONCLUSIVE = 3
 
 
-def _headers(raw: list[str]) -> list[tuple[str, str]]:
-    headers = []
+def _headers(raw: list[str]) -> tuple[list[tuple[str, str]], set[str]]:
+    """``-H`` values as curl reads them: ``Name: value``; ``Name;`` sends an empty value;
+    ``Name:`` with nothing after it removes that header (from a request file). Returns the
+    headers to send and the names to remove."""
+    headers, removed = [], set()
     for item in raw:
         name, sep, value = item.partition(":")
+        if not sep and item.endswith(";"):
+            name, sep, value = item[:-1], ":", ""
+            empty_ok = True
+        else:
+            empty_ok = False
         if not sep or not name.strip() or " " in name.strip():
             raise typer.BadParameter(f"expected 'Name: value', got {item!r}", param_hint="-H")
-        headers.append((name.strip(), value.strip()))
-    return headers
+        if value.strip() or empty_ok:
+            headers.append((name.strip(), value.strip()))
+        else:
+            removed.add(name.strip().lower())
+    return headers, removed
 
 
 def _read_data(value: str, *, binary: bool, flag: str) -> bytes:
-    """``@file`` or the text itself; as curl, ``-d @file`` drops the file's CR and LF bytes."""
+    """``@file`` (``@-``: standard input) or the text itself; as curl, ``-d @file`` drops the
+    file's CR and LF bytes and ``--data-binary @file`` keeps them."""
     if not value.startswith("@"):
         return value.encode()
     name = value[1:]
@@ -67,92 +82,96 @@ def _read_data(value: str, *, binary: bool, flag: str) -> bytes:
     return raw if binary else raw.replace(b"\r", b"").replace(b"\n", b"")
 
 
-def _body(
-    data: list[str],
-    data_binary: str | None,
-    json_body: str | None,
-    headers: list[tuple[str, str]],
-) -> bytes | None:
-    """The body the options give, as curl builds it, or None when none was given.
+_FORM = ("Content-Type", "application/x-www-form-urlencoded")
+_JSON = (("Content-Type", "application/json"), ("Accept", "application/json"))
 
-    ``-d`` (repeatable, joined with ``&``) and ``--data-binary`` are form data unless a
-    Content-Type says otherwise; ``--json`` is JSON (and asks for JSON back).
+
+def _body(
+    data: list[str], data_binary: list[str], json_body: list[str]
+) -> tuple[bytes | None, tuple[tuple[str, str], ...]]:
+    """The body the options give, as curl builds it, and the headers that go with it by default
+    (a header the user or the request file gives wins). ``(None, ())`` when no body was given.
+
+    ``-d`` and ``--data-binary`` (each repeatable, all joined with ``&``) are form data;
+    ``--json`` is JSON and asks for JSON back.
     """
-    if sum(x is not None for x in (data or None, data_binary, json_body)) > 1:
-        raise typer.BadParameter("give one of -d, --data-binary and --json", param_hint="--json")
-    names = {k.lower() for k, _ in headers}
-    if json_body is not None:
-        body = _read_data(json_body, binary=True, flag="--json")
+    if json_body and (data or data_binary):
+        raise typer.BadParameter("give --json or -d/--data-binary, not both", param_hint="--json")
+    if len(json_body) > 1:
+        raise typer.BadParameter("give --json once", param_hint="--json")
+    if json_body:
+        body = _read_data(json_body[0], binary=True, flag="--json")
         try:
             json.loads(body)
         except ValueError as exc:
             raise typer.BadParameter(f"not JSON: {exc}", param_hint="--json") from None
-        if "content-type" not in names:
-            headers.append(("Content-Type", "application/json"))
-        if "accept" not in names:
-            headers.append(("Accept", "application/json"))
-        return body
-    if data:
-        body = b"&".join(_read_data(d, binary=False, flag="-d") for d in data)
-    elif data_binary is not None:
-        body = _read_data(data_binary, binary=True, flag="--data-binary")
-    else:
-        return None
-    if "content-type" not in names:
-        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-    return body
+        return body, _JSON
+    parts = [_read_data(d, binary=False, flag="-d") for d in data]
+    parts += [_read_data(d, binary=True, flag="--data-binary") for d in data_binary]
+    return (b"&".join(parts), (_FORM,)) if parts else (None, ())
 
 
-def _without_credentials(url: str, headers: list[tuple[str, str]]) -> str:
-    """As curl: ``user:password@`` in the URL becomes Basic auth (unless -H gave one)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise typer.BadParameter(f"not a valid URL: {exc}", param_hint="URL") from None
-    if parts.username is None:
-        return url
-    if not any(k.lower() == "authorization" for k, _ in headers):
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+def _with_defaults(
+    headers: list[tuple[str, str]], defaults: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    names = {k.lower() for k, _ in headers}
+    return headers + [(k, v) for k, v in defaults if k.lower() not in names]
+
+
+def _target_url(url: str) -> str:
+    """As curl: a URL without a scheme is http://."""
+    return url if "://" in url else f"http://{url}"
 
 
 def _request(
     url: str | None,
     method: str | None,
     header: list[str],
-    body_options: tuple[list[str], str | None, str | None],
+    body_options: tuple[list[str], list[str], list[str]],
     request_file: Path | None,
 ) -> RaceRequest:
     """The race request from the URL and curl-like options, or from a raw request file.
 
     With ``--request-file``: ``-X`` replaces its method, ``-H`` its headers of the same name,
-    and ``-d``/``--data-binary``/``--json`` its body; the URL, if given, the scheme, host and
-    port it is sent to.
+    and ``-d``/``--data-binary``/``--json`` its body (``--json`` its Content-Type too; form
+    data keeps the file's); the URL, if given, says where it goes: scheme, host and port only.
     """
-    headers = _headers(header)
-    body = _body(*body_options, headers)
+    given, removed = _headers(header)
+    body, defaults = _body(*body_options)
     if url is not None:
-        url = _without_credentials(url, headers)
+        url, auth = credentials_to_header(_target_url(url), given)
+        given = list(auth)
     if request_file is not None:
+        parts = urlsplit(url or "")
+        if parts.path not in ("", "/") or parts.query:
+            raise typer.BadParameter(
+                "with --request-file the URL gives only scheme://host:port; the path is the file's",
+                param_hint="URL",
+            )
         try:
             raw = request_file.read_bytes()
         except OSError as exc:
             raise typer.BadParameter(
                 str(exc.strerror or exc), param_hint="--request-file"
             ) from None
-        parsed = parse_raw_request(raw, base_url=url)
-        given = {k.lower() for k, _ in headers}
-        kept = [(k, v) for k, v in parsed.headers if k.lower() not in given]
+        try:
+            parsed = parse_raw_request(raw, base_url=url)
+        except PlanError as exc:
+            raise PlanError(f"{request_file}: {exc}") from None
+        names = {k.lower() for k, _ in given} | removed
+        if body_options[2]:  # --json: its Content-Type replaces the file's
+            names |= {k.lower() for k, _ in defaults}
+        kept = [(k, v) for k, v in parsed.headers if k.lower() not in names]
         return replace(
             parsed,
             method=(method or parsed.method).upper(),
-            headers=(*kept, *headers),
+            headers=tuple(_with_defaults(kept + given, defaults)),
             body=parsed.body if body is None else body,
         )
     if url is None:
         raise typer.BadParameter("give a URL, --request-file or --config", param_hint="URL")
     verb = (method or ("POST" if body is not None else "GET")).upper()
+    headers = _with_defaults(given, defaults)
     return RaceRequest(url=url, method=verb, headers=tuple(headers), body=body or b"")
 
 
@@ -185,33 +204,40 @@ def _success(
 
 
 def _oracle_changes(
-    race: RaceRequest | None,
+    race: RaceRequest,
+    current: Probe | None,
     expect_max_successes: int | None,
     success: SuccessRule | None,
-    probe: str | None,
-    probe_path: str | None,
-    probe_unit: float | None,
+    probe: tuple[str | None, str | None, float | None],
     baseline: bool,
     reset: str | None,
 ) -> dict[str, Any]:
-    """The oracle fields the flags set (only those given), ready for ``dataclasses.replace``."""
-    if (probe is None) != (probe_path is None):
-        raise typer.BadParameter("--probe and --probe-path go together", param_hint="--probe-path")
+    """The oracle fields the flags set (only those given), ready for ``dataclasses.replace``.
+
+    ``current``: the probe race.toml gives, which ``--probe``, ``--probe-path`` and
+    ``--probe-unit`` each override on their own.
+    """
+    url, path, unit = probe
 
     def spec(text: str) -> RaceRequest:
-        request = parse_request_spec(text)
-        return _in_session(request, race) if race is not None else request
+        return _in_session(parse_request_spec(text), race)
 
     changes: dict[str, Any] = {}
     if expect_max_successes is not None:
         changes["expect_max_successes"] = expect_max_successes
     if success is not None:
         changes["success"] = success
-    if probe is not None and probe_path is not None:
-        unit = -1.0 if probe_unit is None else probe_unit
-        changes["probe"] = Probe(spec(probe), probe_path, unit)
-    elif probe_unit is not None:
+    if current is None and (url is None) != (path is None):
+        raise typer.BadParameter("--probe and --probe-path go together", param_hint="--probe-path")
+    if current is None and url is None and unit is not None:
         raise typer.BadParameter("--probe-unit needs --probe", param_hint="--probe-unit")
+    if url is not None or path is not None or unit is not None:
+        base = current or Probe(race, "$", -1.0)  # replaced in full when there is no current
+        changes["probe"] = Probe(
+            spec(url) if url is not None else base.request,
+            path if path is not None else base.json_path,
+            unit if unit is not None else base.unit,
+        )
     if reset is not None:
         changes["reset"] = spec(reset)
     if baseline:
@@ -262,29 +288,35 @@ def attack(
         ),
     ] = [],  # noqa: B006
     data_binary: Annotated[
-        str | None, typer.Option("--data-binary", help="Body sent byte for byte, or @file.")
-    ] = None,
+        list[str],
+        typer.Option("--data-binary", help="Body sent byte for byte, or @file; repeatable."),
+    ] = [],  # noqa: B006
     json_body: Annotated[
-        str | None, typer.Option("--json", help="JSON body, or @file (sets Content-Type).")
-    ] = None,
+        list[str], typer.Option("--json", help="JSON body, or @file (sets Content-Type).")
+    ] = [],  # noqa: B006
     request_file: Annotated[
         Path | None, typer.Option(help="A raw HTTP request, as a proxy or browser copies it.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="race.toml for multi-request races.")] = None,
     count: Annotated[
         int | None,
-        typer.Option("-n", "--count", min=1, max=10_000, help="Requests per round [default: 20]."),
+        typer.Option(
+            "-n", "--count", min=1, max=10_000, help="Requests per round.", show_default="20"
+        ),
     ] = None,
     technique: Annotated[str | None, typer.Option(help=f"One of: {', '.join(TECHNIQUES)}.")] = None,
     rounds: Annotated[int | None, typer.Option(min=1, max=10_000, help="Rounds to run.")] = None,
     gate_wait_ms: Annotated[
-        float | None, typer.Option(min=0, max=10_000, help="Pause before release [default: 100].")
+        float | None,
+        typer.Option(min=0, max=10_000, help="Pause before release, ms.", show_default="100"),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option(min=0.1, max=600, help="Seconds per response [default: 15].")
+        float | None,
+        typer.Option(min=0.1, max=600, help="Seconds per response.", show_default="15"),
     ] = None,
     connect_timeout: Annotated[
-        float | None, typer.Option(min=0.1, max=120, help="Seconds per connect [default: 5].")
+        float | None,
+        typer.Option(min=0.1, max=120, help="Seconds per connect.", show_default="5"),
     ] = None,
     insecure: Annotated[
         bool, typer.Option("-k", "--insecure", help="Accept any TLS certificate.")
@@ -292,7 +324,10 @@ def attack(
     max_body_bytes: Annotated[
         int | None,
         typer.Option(
-            min=0, max=64 * 2**20, help="Response bytes kept per request [default: 65536]."
+            min=0,
+            max=64 * 2**20,
+            help="Response body bytes kept per request.",
+            show_default="65536",
         ),
     ] = None,
     expect_max_successes: Annotated[
@@ -315,7 +350,7 @@ def attack(
         str | None, typer.Option(help="JSON path of the probed number, e.g. $.stock.")
     ] = None,
     probe_unit: Annotated[
-        float | None, typer.Option(help="Expected change per success [default: -1].")
+        float | None, typer.Option(help="Expected change per success.", show_default="-1")
     ] = None,
     baseline: Annotated[
         bool, typer.Option(help="Send the requests one by one first, after --reset.")
@@ -330,14 +365,15 @@ def attack(
     ] = False,
     max_requests: Annotated[
         int | None,
-        typer.Option(min=1, help=f"Request budget for the whole run [default: {DEFAULT_BUDGET}]."),
+        typer.Option(
+            min=1, help="Request budget for the whole run.", show_default=str(DEFAULT_BUDGET)
+        ),
     ] = None,
 ) -> None:
     """Race an HTTP endpoint with synchronised requests and judge the result from invariants.
 
-    -H headers named Authorization or Cookie also go with --reset and --probe when those are
-    on the race's host. With --config the file describes the requests; the other options
-    override what it says.
+    --reset and --probe on the race's host carry its Authorization and Cookie headers. With
+    --config the file describes the requests; the other options override what it says.
     """
     try:
         _check_report_path(out, "--out")
@@ -373,7 +409,7 @@ def attack(
                     ("--request-file", request_file),
                     ("-n", count),
                 )
-                if value
+                if value not in (None, [])
             ]
             if given:
                 raise typer.BadParameter(
@@ -385,16 +421,16 @@ def attack(
             }
             plan = load_plan(config, {**settings, **timeouts})
             changes = _oracle_changes(
-                None, expect_max_successes, success, probe, probe_path, probe_unit, baseline,
-                reset,
+                plan.requests[0], plan.oracle.probe, expect_max_successes, success,
+                (probe, probe_path, probe_unit), baseline, reset,
             )  # fmt: skip
             if changes:
                 plan = replace(plan, oracle=replace(plan.oracle, **changes))
         else:
             request = _request(url, method, header, (data, data_binary, json_body), request_file)
             changes = _oracle_changes(
-                request, expect_max_successes, success, probe, probe_path, probe_unit, baseline,
-                reset,
+                request, None, expect_max_successes, success, (probe, probe_path, probe_unit),
+                baseline, reset,
             )  # fmt: skip
             plan = RacePlan.repeat(
                 request,

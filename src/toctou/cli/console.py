@@ -44,7 +44,8 @@ def render_race(result: RaceResult) -> Group:
         probe = (
             "-"
             if r.probe_before is None
-            else f"{r.probe_before:g} -> {r.probe_after if r.probe_after is not None else '?'}"
+            else f"{r.probe_before:g} -> "
+            + (f"{r.probe_after:g}" if r.probe_after is not None else "?")
         )
         state = (
             "[red]broken[/]"

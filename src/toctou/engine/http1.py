@@ -19,20 +19,20 @@ USER_AGENT = "toctou"
 def encode_request(request: RaceRequest) -> bytes:
     """The request's exact bytes, framed by h11 (Host and Content-Length added when missing)."""
     origin = Origin.of(request.url)
-    headers = list(request.headers)
-    names = {k.lower() for k, _ in headers}
+    headers = request.wire_headers()
+    names = {k.lower() for k, _ in request.headers}
     if "host" not in names:
-        headers.insert(0, ("Host", origin.authority))
+        headers.insert(0, (b"Host", origin.authority.encode("ascii")))
     if request.body and "content-length" not in names and "transfer-encoding" not in names:
-        headers.append(("Content-Length", str(len(request.body))))
+        headers.append((b"Content-Length", b"%d" % len(request.body)))
     if (
         request.method in ("POST", "PUT", "PATCH")
         and not request.body
         and "content-length" not in names
     ):
-        headers.append(("Content-Length", "0"))
+        headers.append((b"Content-Length", b"0"))
     if "user-agent" not in names:
-        headers.append(("User-Agent", USER_AGENT))
+        headers.append((b"User-Agent", USER_AGENT.encode()))
     conn = h11.Connection(our_role=h11.CLIENT)
     out = conn.send(h11.Request(method=request.method, target=request.target, headers=headers))
     if request.body:

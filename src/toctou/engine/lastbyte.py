@@ -40,11 +40,13 @@ async def _exchange(
     request: RaceRequest,
     conn: Connection,
     released_ns: int,
+    max_body: int | None = None,
 ) -> Attempt:
     deadline = time.monotonic() + plan.timeouts.response
+    cap = plan.max_body_bytes if max_body is None else max_body
     try:
         response = await read_response(
-            conn.reader, method=request.method, deadline=deadline, max_body=plan.max_body_bytes
+            conn.reader, method=request.method, deadline=deadline, max_body=cap
         )
     finally:
         await conn.aclose()
@@ -71,8 +73,13 @@ def _failed(index: int, error: str) -> Attempt:
     return Attempt(index=index, connection=index, protocol=PROTOCOL, error=error)
 
 
-async def send_one(plan: RacePlan, request: RaceRequest, index: int = 0) -> Attempt:
-    """One request on a fresh connection, start to finish (resets, probes, baselines, naive)."""
+async def send_one(
+    plan: RacePlan, request: RaceRequest, index: int = 0, *, max_body: int | None = None
+) -> Attempt:
+    """One request on a fresh connection, start to finish (resets, probes, baselines, naive).
+
+    ``max_body``: the body cap for this response, if not the plan's (a probe's state read).
+    """
     try:
         conn = await _connect(plan, request)
     except TargetError as exc:
@@ -85,7 +92,7 @@ async def send_one(plan: RacePlan, request: RaceRequest, index: int = 0) -> Atte
     except OSError as exc:
         await conn.aclose()
         return _failed(index, f"send failed: {exc}")
-    return await _exchange(plan, index, request, conn, released)
+    return await _exchange(plan, index, request, conn, released, max_body)
 
 
 async def _pre_send(conn: Connection, wire: bytes) -> None:

@@ -95,7 +95,8 @@ def verdict(oracle: Oracle, rounds: Sequence[RoundResult], baseline: RoundResult
     if not oracle.judges:
         return Verdict(
             "inconclusive",
-            "INCONCLUSIVE: nothing to judge by; give expect_max_successes, a probe or a baseline",
+            "INCONCLUSIVE: nothing to judge by; give --expect-max-successes, --probe or "
+            "--baseline (expect_max_successes, probe or baseline in race.toml or the API)",
             rounds_run=n,
         )
     problems = _problems(rounds, baseline)

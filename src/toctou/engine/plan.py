@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import h11
 from pydantic import ConfigDict
@@ -50,6 +50,12 @@ class RaceRequest:
             raise PlanError(f"not a valid URL: {self.url!r} ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PlanError(f"not an http(s) URL: {self.url!r}")
+        if not parts.hostname.isascii():
+            try:
+                suggestion = f"; write it as {parts.hostname.encode('idna').decode()}"
+            except UnicodeError:
+                suggestion = ""
+            raise PlanError(f"host names go in ASCII (punycode){suggestion}")
         if parts.username is not None or parts.password is not None:
             raise PlanError(
                 "credentials in a URL are not sent: give an Authorization header instead "
@@ -63,9 +69,12 @@ class RaceRequest:
 
     def _check_head(self) -> None:
         """Reject, before anything is sent, what h11 would refuse to put on the wire."""
-        headers = list(self.headers)
+        for name, _ in self.headers:
+            if not name.isascii():
+                raise PlanError(f"header names are ASCII: {name!r}")
+        headers = self.wire_headers()
         if self.header("host") is None:
-            headers.append(("Host", "h"))
+            headers.append((b"Host", b"h"))
         try:
             h11.Request(method=self.method, target=self.target, headers=headers)
         except h11.LocalProtocolError as exc:
@@ -79,9 +88,15 @@ class RaceRequest:
 
     @property
     def target(self) -> str:
-        """The request target: path and query of the URL."""
+        """The request target: path and query of the URL, anything but printable ASCII
+        percent-encoded as UTF-8 (as browsers send it)."""
         parts = urlsplit(self.url)
-        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return "".join(c if "!" <= c <= "~" else quote(c) for c in raw)
+
+    def wire_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as bytes: names ASCII, values UTF-8 (what curl sends for its argv)."""
+        return [(k.encode("ascii"), v.encode("utf-8")) for k, v in self.headers]
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -106,6 +121,9 @@ class SuccessRule:
     json_value: str | None = None  # compared with str() of the value found; None: any value
 
     def __post_init__(self) -> None:
+        for status in self.statuses:
+            if not 100 <= status <= 599:
+                raise PlanError(f"not an HTTP status: {status}")
         if self.json_path is not None:
             compile_json_path(self.json_path)
         if self.body_regex is not None:
@@ -168,6 +186,10 @@ class RacePlan:
             raise PlanError(f"rounds must be within 1..10000, not {self.rounds}")
         if not 0 <= self.gate_wait_ms <= 10_000:
             raise PlanError(f"gate_wait_ms must be within 0..10000, not {self.gate_wait_ms}")
+        if self.technique == "single-packet" and any(r.offset_ms for r in self.requests):
+            raise PlanError(
+                "single-packet sends a batch in one packet: send offsets need last-byte (or auto)"
+            )
         origins = {urlsplit(r.url)[:2] for r in self.requests}
         if len(origins) > 1 and self.technique in ("single-packet",):
             raise PlanError("single-packet needs every request on one origin (scheme, host, port)")

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import base64
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import h11
 
 from toctou.engine.plan import RaceRequest
 from toctou.errors import PlanError
 
-__all__ = ["parse_raw_request", "parse_request_spec"]
+__all__ = ["credentials_to_header", "parse_raw_request", "parse_request_spec"]
 
-_DROP = frozenset({"content-length", "connection", "transfer-encoding"})
+_DROP_BYTES = frozenset({b"content-length", b"connection", b"transfer-encoding"})
+_FRAMING = (b"content-length:", b"transfer-encoding:")
+
+
+def _text(value: bytes) -> str:
+    """A header value as text: UTF-8 as curl and browsers write it, else Latin-1."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _whole_body(conn: h11.Connection) -> bytes:
+    """The body of a chunked request h11 has all of: its chunks, joined."""
+    body = b""
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return body
+        else:
+            raise PlanError("the chunked body is incomplete (no final 0-size chunk)")
+
+
 _PSEUDO = (b":method", b":path", b":authority", b":scheme")
 
 
@@ -80,23 +106,37 @@ def parse_raw_request(raw: bytes, *, base_url: str | None = None) -> RaceRequest
         (x.partition(b":")[2] for x in lines[1:] if x.lower().startswith(b"content-length:")),
         None,
     )
-    body = _body_as_meant(body, declared)
+    chunked = any(
+        x.lower().startswith(b"transfer-encoding:") and b"chunked" in x.lower() for x in lines[1:]
+    )
     if base_url is not None and not any(x.lower().startswith(b"host:") for x in lines[1:]):
         lines.append(b"Host: " + urlsplit(base_url).netloc.encode())
-    headers_only = b"\r\n".join(x for x in lines if not x.lower().startswith(b"content-length:"))
-    length = f"\r\nContent-Length: {len(body)}".encode() if body else b""
+    if chunked:  # h11 takes the chunks apart; the body is sent whole, with a Content-Length
+        head = [x for x in lines if not x.lower().startswith(b"content-length:")]
+    else:
+        body = _body_as_meant(body, declared)
+        head = [x for x in lines if not x.lower().startswith(_FRAMING)]
+        if body:
+            head.append(b"Content-Length: %d" % len(body))
     conn = h11.Connection(our_role=h11.SERVER)
-    conn.receive_data(headers_only + length + b"\r\n\r\n" + body)
+    conn.receive_data(b"\r\n".join(head) + b"\r\n\r\n" + body)
+    first = lines[0][:80].decode("latin-1")
     try:
         event = conn.next_event()
+        if chunked:
+            body = _whole_body(conn)
     except h11.RemoteProtocolError as exc:
-        raise PlanError(f"not an HTTP/1.1 request: {exc}") from None
+        why = str(exc.args[0]).partition(":")[0]  # h11 appends the whole line as a bytearray
+        raise PlanError(f"not an HTTP request (first line {first!r}): {why}") from None
     if not isinstance(event, h11.Request):
-        raise PlanError("not a complete HTTP/1.1 request (missing blank line after the headers?)")
+        raise PlanError(
+            f"not a complete HTTP request (first line {first!r}): is the blank line after the "
+            "headers missing?"
+        )
     headers = tuple(
-        (k.decode("latin-1"), v.decode("latin-1"))
+        (k.decode("ascii", "replace"), _text(v))
         for k, v in event.headers.raw_items()
-        if k.decode("latin-1").lower() not in _DROP
+        if k.lower() not in _DROP_BYTES
     )
     target = event.target.decode("latin-1")
     host = next((v for k, v in headers if k.lower() == "host"), None)
@@ -116,18 +156,39 @@ def parse_raw_request(raw: bytes, *, base_url: str | None = None) -> RaceRequest
     return RaceRequest(url=url, method=event.method.decode("ascii"), headers=headers, body=body)
 
 
+def credentials_to_header(
+    url: str, headers: Sequence[tuple[str, str]] = ()
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """As curl: ``user:password@`` in a URL becomes Basic auth, unless ``headers`` has one.
+
+    Returns the URL without its credentials and the headers with the ``Authorization`` added.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise PlanError(f"not a valid URL: {url!r} ({exc})") from None
+    if parts.username is None:
+        return url, tuple(headers)
+    out = tuple(headers)
+    if not any(k.lower() == "authorization" for k, _ in headers):
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        out += (("Authorization", "Basic " + base64.b64encode(pair).decode()),)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), out
+
+
 def parse_request_spec(spec: str) -> RaceRequest:
     """``'METHOD URL [BODY]'`` or just ``URL`` (GET); a JSON body gets its Content-Type."""
     words = _split(spec)
     if not words:
         raise PlanError("an empty request spec")
     if len(words) == 1:
-        return RaceRequest(url=words[0])
-    method, url, *rest = words
+        url, headers = credentials_to_header(words[0])
+        return RaceRequest(url=url, headers=headers)
+    method, raw_url, *rest = words
     body = " ".join(rest).encode()
-    headers: tuple[tuple[str, str], ...] = ()
+    url, headers = credentials_to_header(raw_url)
     if body.lstrip().startswith((b"{", b"[")):
-        headers = (("Content-Type", "application/json"),)
+        headers += (("Content-Type", "application/json"),)
     return RaceRequest(url=url, method=method.upper(), headers=headers, body=body)
 
 

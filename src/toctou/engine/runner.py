@@ -20,6 +20,8 @@ from toctou.errors import TargetError
 __all__ = ["arun_race", "choose_technique", "run_race"]
 
 OnRound = Callable[[RoundResult], None]
+# A probe's JSON is read whole, whatever the race's own cap (--max-body-bytes) keeps in reports.
+PROBE_BODY = 8 * 2**20
 
 
 async def choose_technique(plan: RacePlan) -> tuple[Technique, str]:
@@ -53,7 +55,7 @@ async def _send_batch(plan: RacePlan) -> list[Attempt]:
 async def _read_probe(plan: RacePlan) -> float:
     probe = plan.oracle.probe
     assert probe is not None
-    attempt = await send_one(plan, probe.request)
+    attempt = await send_one(plan, probe.request, max_body=max(plan.max_body_bytes, PROBE_BODY))
     if attempt.error or attempt.status is None or not 200 <= attempt.status < 300:
         raise TargetError(attempt.error or f"probe answered {attempt.status}")
     try:
@@ -65,7 +67,7 @@ async def _read_probe(plan: RacePlan) -> float:
 
 async def _reset(plan: RacePlan, reset: RaceRequest) -> str | None:
     attempt = await send_one(plan, reset)
-    if attempt.error:
+    if attempt.error and not attempt.body_truncated:  # only its status matters
         return attempt.error
     if attempt.status is None or not 200 <= attempt.status < 300:
         return f"reset answered {attempt.status}"
