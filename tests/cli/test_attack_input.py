@@ -33,6 +33,12 @@ def flat(output: str) -> str:
     return " ".join(output.replace("│", " ").split())
 
 
+def buy(lab: LabProcess, strategy: str, item: int, *extra: str) -> list[str]:
+    """``toctou attack`` on a lab purchase route: 5 requests for ``item``, then ``extra``."""
+    url = f"{lab.base_url}/inventory/{strategy}/purchase"
+    return ["attack", url, "--json", json.dumps({"item_id": item}), "-n", "5", *extra]
+
+
 def run(*args: str) -> tuple[int, str]:
     options = ["-n", "2", "--expect-max-successes", "2", "--technique", "last-byte"]
     result = runner.invoke(app, ["attack", *args, *options])
@@ -167,11 +173,8 @@ count = 1010
 def test_a_route_that_never_succeeds_is_not_a_pass(sqlite_lab: LabProcess) -> None:
     item = new_item_id()
     result = runner.invoke(
-        app,
-        ["attack", f"{sqlite_lab.base_url}/inventory/vulnerabel/purchase",
-         "--json", json.dumps({"item_id": item}), "-n", "5", "--rounds", "2",
-         "--expect-max-successes", "1"],
-    )  # fmt: skip
+        app, buy(sqlite_lab, "vulnerabel", item, "--rounds", "2", "--expect-max-successes", "1")
+    )
     assert result.exit_code == 3, result.output
     assert "no request succeeded in any of 2 round(s)" in result.output
     assert "404 x 10" in result.output
@@ -265,11 +268,9 @@ def test_state_reads_are_not_cut_by_the_report_cap(sqlite_lab: LabProcess) -> No
     item = new_item_id()
     result = runner.invoke(
         app,
-        ["attack", f"{sqlite_lab.base_url}/inventory/atomic/purchase",
-         "--json", json.dumps({"item_id": item}), "-n", "5", "--max-body-bytes", "8",
-         "--reset", f'POST {sqlite_lab.base_url}/lab/reset {{"item_id": {item}, "stock": 1}}',
-         "--probe", f"{sqlite_lab.base_url}/inventory/items/{item}", "--probe-path", "$.stock",
-         "--expect-max-successes", "1"],
+        buy(sqlite_lab, "atomic", item, "--max-body-bytes", "8", "--expect-max-successes", "1",
+            "--reset", f'POST {sqlite_lab.base_url}/lab/reset {{"item_id": {item}, "stock": 1}}',
+            "--probe", f"{sqlite_lab.base_url}/inventory/items/{item}", "--probe-path", "$.stock"),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
 
