@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,21 @@ def test_redaction_masks_credentials_everywhere() -> None:
     # 2 credentials x (2 requests + reset + probe) + Set-Cookie in 2 attempts
     assert "*/*" in text
     assert text.count("[redacted]") == 10
+
+
+def test_redaction_masks_secrets_a_body_repeats() -> None:
+    headers = (("Authorization", "Bearer tok-123456"), ("Cookie", "sid=abcdef99; theme=dark"))
+    result = _result(headers)
+    echo = Attempt(
+        1, 1, "HTTP/1.1", 200, (("Set-Cookie", "next=zz9y8x7w; Path=/; HttpOnly"),),
+        '{"you": "Bearer tok-123456", "sid": "abcdef99", "next": "zz9y8x7w", "theme": "dark"}',
+    )  # fmt: skip
+    result = replace(result, rounds=(replace(result.rounds[0], attempts=(echo,)),))
+    body = result.redacted().rounds[0].attempts[0].body
+    assert json.loads(body) == {
+        "you": "[redacted]", "sid": "[redacted]", "next": "[redacted]", "theme": "dark"
+    }  # fmt: skip  # "dark" is too short to be a credential; Path and HttpOnly are attributes
+    assert result.rounds[0].attempts[0].body == echo.body  # the original is untouched
 
 
 def test_raw_request_file_is_parsed_with_h11() -> None:

@@ -132,25 +132,67 @@ class RaceResult:
         return cls.from_dict(json.loads(text))
 
     def redacted(self) -> RaceResult:
-        """The same result with credentials (Authorization, Cookie, Set-Cookie) masked."""
+        """The same result with credentials masked: the Authorization, Cookie and Set-Cookie
+        headers, and their secret values (a token, a cookie's value) wherever a response body
+        repeats them (an API that echoes the session, a debug page)."""
+        secrets = _secrets(self)
         return replace(
             self,
             plan=_redact_plan(self.plan),
-            rounds=tuple(_redact_round(r) for r in self.rounds),
-            baseline=_redact_round(self.baseline) if self.baseline else None,
+            rounds=tuple(_redact_round(r, secrets) for r in self.rounds),
+            baseline=_redact_round(self.baseline, secrets) if self.baseline else None,
         )
 
 
+REDACTED = "[redacted]"
+_MIN_SECRET = 6  # shorter values ("1", "yes") would mask ordinary text, not a credential
+
+
+def _secrets(result: RaceResult) -> tuple[str, ...]:
+    """The credential values a report must not show, longest first."""
+    plan = result.plan
+    requests = [*plan.requests, *(r for r in (plan.oracle.reset,) if r)]
+    if plan.oracle.probe:
+        requests.append(plan.oracle.probe.request)
+    rounds = [*result.rounds, *((result.baseline,) if result.baseline else ())]
+    pairs = [h for q in requests for h in q.headers]
+    pairs += [h for r in rounds for a in r.attempts for h in a.headers]
+    found: set[str] = set()
+    for name, value in pairs:
+        name = name.lower()
+        if name not in REDACTED_HEADERS:
+            continue
+        value = value.strip()
+        found.add(value)
+        if name == "authorization":
+            found.add(value.partition(" ")[2].strip())  # "Bearer <token>": the token alone
+        cookies = value.split(";")[:1] if name == "set-cookie" else value.split(";")
+        found.update(c.partition("=")[2].strip() for c in cookies)
+    return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True))
+
+
 def _redact(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((k, "[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in pairs)
+    return tuple((k, REDACTED if k.lower() in REDACTED_HEADERS else v) for k, v in pairs)
 
 
 def _redact_request(request: RaceRequest) -> RaceRequest:
     return replace(request, headers=_redact(request.headers))
 
 
-def _redact_round(r: RoundResult) -> RoundResult:
-    return replace(r, attempts=tuple(replace(a, headers=_redact(a.headers)) for a in r.attempts))
+def _masked(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redact_round(r: RoundResult, secrets: tuple[str, ...]) -> RoundResult:
+    return replace(
+        r,
+        attempts=tuple(
+            replace(a, headers=_redact(a.headers), body=_masked(a.body, secrets))
+            for a in r.attempts
+        ),
+    )
 
 
 def _redact_plan(plan: RacePlan) -> RacePlan:
