@@ -215,6 +215,10 @@ def test_unreachable_https_target_still_writes_both_reports(tmp_path: Path) -> N
             "the file gives the requests: drop URL",
         ),
         (["http://bücher.test/"], "write it as xn--bcher-kva.test"),
+        (["http://a..b/"], "not a valid host name"),
+        (["http://127.0.0.1:1/", "-X", "pöst"], "not an HTTP method"),
+        (["http://127.0.0.1:1/", "-H", "X-A: \udcff"], "not valid UTF-8 text"),
+        (["http://127.0.0.1:1/\udcff"], "not valid UTF-8 text"),
     ],
 )
 def test_bad_input_is_refused_before_sending(args: list[str], message: str) -> None:
@@ -300,3 +304,48 @@ probe = {{ url = "{url}/state", path = "$.n", unit = -1 }}
     reset = [s for s in seen if s.target == "/r"]
     assert reset
     assert reset[0].headers["Authorization"] == "Bearer t0ken"
+
+
+def test_argument_bytes_and_removed_headers(echo: tuple[str, list[Seen]]) -> None:
+    url, seen = echo
+    host = url.removeprefix("http://")
+    # "\udcff" is how Python hands over an argument byte that is not UTF-8
+    code, output = run(host + "/x?next=http://a", "-d", "a=\udcff", "-H", "Content-Type:")
+    assert code == 0, output
+    assert {(s.target, s.body) for s in seen} == {("/x?next=http://a", b"a=\xff")}
+    assert "Content-Type" not in seen[0].headers  # -H 'Name:' drops the form default too
+
+
+def test_config_success_rule_is_overridden_part_by_part(
+    echo: tuple[str, list[Seen]], tmp_path: Path
+) -> None:
+    url, _ = echo
+    config = tmp_path / "race.toml"
+    config.write_text(
+        f"""
+technique = "last-byte"
+[[requests]]
+url = "{url}/buy"
+method = "POST"
+count = 2
+[oracle]
+expect_max_successes = 1
+success = {{ json_path = "$.ok", json_value = "false" }}
+"""
+    )
+    out = tmp_path / "race.json"
+    args = ["attack", "--config", str(config), "--success-status", "200", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.output  # {"ok": true} is still no success
+    rule = RaceResult.from_json(out.read_text()).plan.oracle.success
+    assert (rule.statuses, rule.json_path, rule.json_value) == ((200,), "$.ok", "false")
+    result = runner.invoke(app, [*args, "--success-json-value", "true"])
+    assert result.exit_code == 1, result.output  # now both succeed: more than 1
+
+
+def test_config_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "race.toml"
+    config.write_bytes(b"rounds = 1\n# caf\xe9\n")
+    result = runner.invoke(app, ["attack", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "is not UTF-8 text" in flat(result.output)

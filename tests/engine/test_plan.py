@@ -95,17 +95,21 @@ def test_redaction_masks_credentials_everywhere() -> None:
 
 
 def test_redaction_masks_secrets_a_body_repeats() -> None:
-    headers = (("Authorization", "Bearer tok-123456"), ("Cookie", "sid=abcdef99; theme=dark"))
+    headers = (("Authorization", "Bearer tok/12+3456"), ("Cookie", "sid=abcdef99; theme=dark"))
     result = _result(headers)
     echo = Attempt(
-        1, 1, "HTTP/1.1", 200, (("Set-Cookie", "next=zz9y8x7w; Path=/; HttpOnly"),),
-        '{"you": "Bearer tok-123456", "sid": "abcdef99", "next": "zz9y8x7w", "theme": "dark"}',
+        1, 1, "HTTP/1.1", 200,
+        (("Set-Cookie", "next=zz9y8x7w; Path=/; HttpOnly"), ("X-Echo", "Bearer tok/12+3456")),
+        '{"you": "Bearer tok\\/12+3456", "sid": "abcdef99", "next": "zz9y8x7w",'
+        ' "theme": "dark", "link": "/a?t=tok%2F12%2B3456"}',
     )  # fmt: skip
     result = replace(result, rounds=(replace(result.rounds[0], attempts=(echo,)),))
-    body = result.redacted().rounds[0].attempts[0].body
-    assert json.loads(body) == {
-        "you": "[redacted]", "sid": "[redacted]", "next": "[redacted]", "theme": "dark"
+    masked = result.redacted().rounds[0].attempts[0]
+    assert json.loads(masked.body) == {
+        "you": "[redacted]", "sid": "[redacted]", "next": "[redacted]", "theme": "dark",
+        "link": "/a?t=[redacted]",
     }  # fmt: skip  # "dark" is too short to be a credential; Path and HttpOnly are attributes
+    assert dict(masked.headers)["X-Echo"] == "[redacted]"
     assert result.rounds[0].attempts[0].body == echo.body  # the original is untouched
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -71,7 +72,7 @@ def _read_data(value: str, *, binary: bool, flag: str) -> bytes:
     """``@file`` (``@-``: standard input) or the text itself; as curl, ``-d @file`` drops the
     file's CR and LF bytes and ``--data-binary @file`` keeps them."""
     if not value.startswith("@"):
-        return value.encode()
+        return os.fsencode(value)  # the argument's own bytes, UTF-8 or not, as curl sends them
     name = value[1:]
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -112,15 +113,18 @@ def _body(
 
 
 def _with_defaults(
-    headers: list[tuple[str, str]], defaults: tuple[tuple[str, str], ...]
+    headers: list[tuple[str, str]], defaults: tuple[tuple[str, str], ...], removed: set[str]
 ) -> list[tuple[str, str]]:
-    names = {k.lower() for k, _ in headers}
+    names = {k.lower() for k, _ in headers} | removed
     return headers + [(k, v) for k, v in defaults if k.lower() not in names]
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _target_url(url: str) -> str:
     """As curl: a URL without a scheme is http://."""
-    return url if "://" in url else f"http://{url}"
+    return url if _SCHEME.match(url) else f"http://{url}"
 
 
 def _request(
@@ -160,18 +164,18 @@ def _request(
             raise PlanError(f"{request_file}: {exc}") from None
         names = {k.lower() for k, _ in given} | removed
         if body_options[2]:  # --json: its Content-Type replaces the file's
-            names |= {k.lower() for k, _ in defaults}
+            names |= {k.lower() for k, _ in defaults} - removed
         kept = [(k, v) for k, v in parsed.headers if k.lower() not in names]
         return replace(
             parsed,
             method=(method or parsed.method).upper(),
-            headers=tuple(_with_defaults(kept + given, defaults)),
+            headers=tuple(_with_defaults(kept + given, defaults, removed)),
             body=parsed.body if body is None else body,
         )
     if url is None:
         raise typer.BadParameter("give a URL, --request-file or --config", param_hint="URL")
     verb = (method or ("POST" if body is not None else "GET")).upper()
-    headers = _with_defaults(given, defaults)
+    headers = _with_defaults(given, defaults, removed)
     return RaceRequest(url=url, method=verb, headers=tuple(headers), body=body or b"")
 
 
@@ -190,17 +194,27 @@ def _in_session(spec: RaceRequest, race: RaceRequest) -> RaceRequest:
 
 
 def _success(
-    statuses: list[int], regex: str | None, json_path: str | None, json_value: str | None
+    current: SuccessRule,
+    statuses: list[int],
+    regex: str | None,
+    json_path: str | None,
+    json_value: str | None,
 ) -> SuccessRule | None:
+    """``current`` (race.toml's rule, or the default) with the parts the flags give replaced;
+    None when no flag gives one."""
     if not statuses and regex is None and json_path is None and json_value is None:
         return None
-    if json_value is not None and json_path is None:
+    rule = SuccessRule(
+        statuses=tuple(statuses) or current.statuses,
+        body_regex=current.body_regex if regex is None else regex,
+        json_path=current.json_path if json_path is None else json_path,
+        json_value=current.json_value if json_value is None else json_value,
+    )
+    if rule.json_value is not None and rule.json_path is None:
         raise typer.BadParameter(
             "--success-json-value needs --success-json-path", param_hint="--success-json-value"
         )
-    return SuccessRule(
-        statuses=tuple(statuses), body_regex=regex, json_path=json_path, json_value=json_value
-    )
+    return rule
 
 
 def _oracle_changes(
@@ -395,7 +409,7 @@ def attack(
         }
         if insecure:
             settings["insecure"] = True
-        success = _success(success_status, success_regex, success_json_path, success_json_value)
+        success_flags = (success_status, success_regex, success_json_path, success_json_value)
         if config is not None:
             given = [
                 flag
@@ -420,6 +434,7 @@ def attack(
                 k: v for k, v in (("timeout", timeout), ("connect_timeout", connect_timeout)) if v
             }
             plan = load_plan(config, {**settings, **timeouts})
+            success = _success(plan.oracle.success, *success_flags)
             changes = _oracle_changes(
                 plan.requests[0], plan.oracle.probe, expect_max_successes, success,
                 (probe, probe_path, probe_unit), baseline, reset,
@@ -428,6 +443,7 @@ def attack(
                 plan = replace(plan, oracle=replace(plan.oracle, **changes))
         else:
             request = _request(url, method, header, (data, data_binary, json_body), request_file)
+            success = _success(SuccessRule(), *success_flags)
             changes = _oracle_changes(
                 request, None, expect_max_successes, success, (probe, probe_path, probe_unit),
                 baseline, reset,

@@ -44,7 +44,7 @@ from toctou.engine.plan import (
     Technique,
     Timeouts,
 )
-from toctou.engine.requestfile import parse_request_spec
+from toctou.engine.requestfile import credentials_to_header, parse_request_spec
 from toctou.errors import PlanError
 
 __all__ = ["load_plan", "plan_from_mapping"]
@@ -71,12 +71,9 @@ class _Request(_Model):
                 raise PlanError(f"{self.url}: give body or json, not both")
             body = json.dumps(self.json_body).encode()
             headers.setdefault("Content-Type", "application/json")
+        url, pairs = credentials_to_header(self.url, tuple(headers.items()))
         return RaceRequest(
-            url=self.url,
-            method=self.method.upper(),
-            headers=tuple(headers.items()),
-            body=body,
-            offset_ms=self.offset_ms,
+            url=url, method=self.method.upper(), headers=pairs, body=body, offset_ms=self.offset_ms
         )
 
 
@@ -115,6 +112,11 @@ class _Plan(_Model):
     oracle: _Oracle = Field(default_factory=_Oracle)
 
 
+def _probe_request(spec: _Probe) -> RaceRequest:
+    url, headers = credentials_to_header(spec.url, tuple(spec.headers.items()))
+    return RaceRequest(url=url, headers=headers)
+
+
 def _oracle(spec: _Oracle) -> Oracle:
     reset = spec.reset
     return Oracle(
@@ -126,7 +128,7 @@ def _oracle(spec: _Oracle) -> Oracle:
         ),
         expect_max_successes=spec.expect_max_successes,
         probe=Probe(
-            RaceRequest(url=spec.probe.url, headers=tuple(spec.probe.headers.items())),
+            _probe_request(spec.probe),
             spec.probe.path,
             spec.probe.unit,
         )
@@ -173,6 +175,8 @@ def load_plan(path: Path, overrides: Mapping[str, Any] | None = None) -> RacePla
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{path} is not UTF-8 text, as TOML must be") from None
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path} is not valid TOML: {exc}") from None
     return plan_from_mapping(_merged(data, overrides or {}))

@@ -56,16 +56,26 @@ class RaceRequest:
             except UnicodeError:
                 suggestion = ""
             raise PlanError(f"host names go in ASCII (punycode){suggestion}")
+        if ":" not in parts.hostname:  # an IPv6 literal has no labels to check
+            try:
+                parts.hostname.encode("idna")  # empty labels, labels over 63 characters
+            except UnicodeError as exc:
+                raise PlanError(f"not a valid host name: {parts.hostname!r} ({exc})") from None
         if parts.username is not None or parts.password is not None:
             raise PlanError(
                 "credentials in a URL are not sent: give an Authorization header instead "
                 "(toctou attack turns user:password@ into one, as curl does)"
             )
-        if not self.method.isalpha() or not self.method.isupper():
+        if not (self.method.isascii() and self.method.isalpha() and self.method.isupper()):
             raise PlanError(f"not an HTTP method: {self.method!r}")
         if not 0 <= self.offset_ms <= 60_000:
             raise PlanError(f"offset_ms must be within 0..60000, not {self.offset_ms}")
-        self._check_head()
+        try:
+            self._check_head()
+        except UnicodeError:  # text that came from bytes that were not UTF-8 (surrogates)
+            raise PlanError(
+                f"{self.method} {self.url!r}: the URL or a header is not valid UTF-8 text"
+            ) from None
 
     def _check_head(self) -> None:
         """Reject, before anything is sent, what h11 would refuse to put on the wire."""

@@ -6,6 +6,7 @@ import json
 import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 from pydantic import TypeAdapter
 
@@ -133,8 +134,9 @@ class RaceResult:
 
     def redacted(self) -> RaceResult:
         """The same result with credentials masked: the Authorization, Cookie and Set-Cookie
-        headers, and their secret values (a token, a cookie's value) wherever a response body
-        repeats them (an API that echoes the session, a debug page)."""
+        headers, and their secret values (a token, a cookie's value; as written, JSON-escaped
+        or URL-encoded) wherever a response's headers or body repeat them (an API that echoes
+        the session, a debug page)."""
         secrets = _secrets(self)
         return replace(
             self,
@@ -168,7 +170,19 @@ def _secrets(result: RaceResult) -> tuple[str, ...]:
             found.add(value.partition(" ")[2].strip())  # "Bearer <token>": the token alone
         cookies = value.split(";")[:1] if name == "set-cookie" else value.split(";")
         found.update(c.partition("=")[2].strip() for c in cookies)
-    return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True))
+    forms = {
+        form
+        for secret in found
+        if len(secret) >= _MIN_SECRET
+        for form in (
+            secret,
+            secret.replace("/", "\\/"),  # JSON as PHP writes it
+            json.dumps(secret)[1:-1],  # JSON with escapes
+            quote(secret, safe=""),  # a URL or form field
+            quote_plus(secret),
+        )
+    }
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _redact(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
@@ -189,7 +203,11 @@ def _redact_round(r: RoundResult, secrets: tuple[str, ...]) -> RoundResult:
     return replace(
         r,
         attempts=tuple(
-            replace(a, headers=_redact(a.headers), body=_masked(a.body, secrets))
+            replace(
+                a,
+                headers=tuple((k, _masked(v, secrets)) for k, v in _redact(a.headers)),
+                body=_masked(a.body, secrets),
+            )
             for a in r.attempts
         ),
     )

@@ -250,9 +250,13 @@ async def run_http2(plan: RacePlan) -> list[Attempt]:
     first = await _open_shard(plan, origin, 0)
     size = _shard_size(first)
     count = -(-len(plan.requests) // size)
-    opened = await asyncio.gather(
-        *(_open_shard(plan, origin, n) for n in range(1, count)), return_exceptions=True
-    )
+    try:
+        opened = await asyncio.gather(
+            *(_open_shard(plan, origin, n) for n in range(1, count)), return_exceptions=True
+        )
+    except BaseException:  # cancelled while opening: the others close themselves
+        await first.conn.aclose()
+        raise
     failed = [o for o in opened if isinstance(o, BaseException)]
     shards = [first, *(o for o in opened if isinstance(o, _Shard))]
     if failed:  # close every connection that did open before giving up on the batch

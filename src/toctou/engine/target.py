@@ -80,8 +80,9 @@ async def open_connection(
         raise TargetError(
             f"TLS handshake with {origin.authority} failed: {exc.reason or exc}"
         ) from None
-    except OSError as exc:
-        raise TargetError(f"cannot connect to {origin.authority}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name the resolver refuses
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TargetError(f"cannot connect to {origin.authority}: {why}") from None
     ssl_object = writer.get_extra_info("ssl_object")
     alpn_chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
     return Connection(reader, writer, time.perf_counter_ns(), alpn_chosen)
