@@ -279,22 +279,25 @@ def test_state_reads_are_not_cut_by_the_report_cap(sqlite_lab: LabProcess) -> No
     assert result.exit_code == 0, result.output
 
 
+def echo_config(tmp_path: Path, url: str, request: str, oracle: str) -> Path:
+    """A race.toml of two last-byte POSTs to the echo server's /buy."""
+    config = tmp_path / "race.toml"
+    config.write_text(
+        f'technique = "last-byte"\n[[requests]]\nurl = "{url}/buy"\nmethod = "POST"\n'
+        f"count = 2\n{request}\n[oracle]\n{oracle}\n"
+    )
+    return config
+
+
 def test_config_probe_parts_and_session_are_overridable(
     echo: tuple[str, list[Seen]], tmp_path: Path
 ) -> None:
     url, seen = echo
-    config = tmp_path / "race.toml"
-    config.write_text(
-        f"""
-technique = "last-byte"
-[[requests]]
-url = "{url}/buy"
-method = "POST"
-headers = {{ Authorization = "Bearer t0ken" }}
-count = 2
-[oracle]
-probe = {{ url = "{url}/state", path = "$.n", unit = -1 }}
-"""
+    config = echo_config(
+        tmp_path,
+        url,
+        'headers = { Authorization = "Bearer t0ken" }',
+        f'probe = {{ url = "{url}/state", path = "$.n", unit = -1 }}',
     )
     result = runner.invoke(
         app, ["attack", "--config", str(config), "--probe-unit", "1", "--reset", f"POST {url}/r"]
@@ -320,18 +323,11 @@ def test_config_success_rule_is_overridden_part_by_part(
     echo: tuple[str, list[Seen]], tmp_path: Path
 ) -> None:
     url, _ = echo
-    config = tmp_path / "race.toml"
-    config.write_text(
-        f"""
-technique = "last-byte"
-[[requests]]
-url = "{url}/buy"
-method = "POST"
-count = 2
-[oracle]
-expect_max_successes = 1
-success = {{ json_path = "$.ok", json_value = "false" }}
-"""
+    config = echo_config(
+        tmp_path,
+        url,
+        "",
+        'expect_max_successes = 1\nsuccess = { json_path = "$.ok", json_value = "false" }',
     )
     out = tmp_path / "race.json"
     args = ["attack", "--config", str(config), "--success-status", "200", "--out", str(out)]
