@@ -30,7 +30,8 @@ class H2Stats:
 
 def h2_handler(stats: H2Stats, max_streams: int = 100, mode: str = "ok") -> Handler:
     """``mode``: ok (answer), stall (never answer), reset (RST_STREAM every stream),
-    huge (announce 10 MB, send 12 KB, then stall)."""
+    huge (announce 10 MB, send 12 KB, then stall), continuation (a header block that never
+    ends: HEADERS without END_HEADERS, then CONTINUATION frames of 16 KB without end)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         stats.connections += 1
@@ -49,6 +50,10 @@ def h2_handler(stats: H2Stats, max_streams: int = 100, mode: str = "ok") -> Hand
                     stats.completed += 1
                     if mode == "stall":
                         continue
+                    if mode == "continuation":
+                        writer.write(conn.data_to_send())
+                        await _flood_continuation(writer, event.stream_id or 1)
+                        return
                     if mode == "reset":
                         conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
                         continue
@@ -75,3 +80,23 @@ def h2_handler(stats: H2Stats, max_streams: int = 100, mode: str = "ok") -> Hand
             await writer.drain()
 
     return handle
+
+
+def _frame(kind: int, stream_id: int, payload: bytes) -> bytes:
+    """A raw HTTP/2 frame with no flags (h2 would not let us send a header block unended)."""
+    return (
+        len(payload).to_bytes(3, "big") + bytes([kind, 0]) + stream_id.to_bytes(4, "big") + payload
+    )
+
+
+async def _flood_continuation(writer: asyncio.StreamWriter, stream_id: int) -> None:
+    """HEADERS without END_HEADERS, then up to 1,000 CONTINUATION frames (16 MB) without it."""
+    headers, continuation = 0x1, 0x9
+    writer.write(_frame(headers, stream_id, b"\x88"))  # ":status: 200", and no end
+    chunk = _frame(continuation, stream_id, b"\x00" * 16_384)
+    try:
+        for _ in range(1_000):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass  # the client gave up on the connection, as it should

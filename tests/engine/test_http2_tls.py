@@ -112,3 +112,17 @@ def test_huge_h2_body_is_capped_and_the_stream_reset() -> None:
     for attempt in result.rounds[0].attempts:
         assert attempt.body_truncated
         assert len(attempt.body) == 1000
+
+
+def test_endless_header_block_is_an_error_not_a_memory_sink() -> None:
+    """The CONTINUATION flood: the client stops at h2's bound (64 frames), long before the
+    response timeout, and never buffers the 16 MB the server would send."""
+    started = time.perf_counter()
+    with serve(h2_handler(H2Stats(), mode="continuation")) as port:
+        result = run_race(h2_plan(f"http://127.0.0.1:{port}/"))
+    assert time.perf_counter() - started < 1.5  # the response timeout
+    attempts = result.rounds[0].attempts
+    assert all(a.error and "HTTP/2 protocol error" in a.error for a in attempts), [
+        a.error for a in attempts
+    ]
+    assert result.verdict.outcome == "inconclusive"
