@@ -116,6 +116,21 @@ async def huge_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
         writer.close()
 
 
+async def endless_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A status line, then header lines that never end (up to 16 MB of them)."""
+    await read_head(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\n")
+    line = b"X-Padding: " + b"p" * 1000 + b"\r\n"
+    try:
+        for _ in range(16_000):
+            writer.write(line)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await read_head(reader)
     await asyncio.sleep(30)

@@ -12,6 +12,7 @@ import trustme
 from tests.engine.hostile import (
     Handler,
     counter_app,
+    endless_headers,
     garbage,
     huge_body,
     reset_mid_response,
@@ -52,6 +53,7 @@ def test_refused_connection_is_inconclusive(technique: str) -> None:
         pytest.param(reset_mid_response, "connection", id="reset-mid-response"),
         pytest.param(trickle, "timed out", id="trickle"),
         pytest.param(silent, "timed out", id="silent"),
+        pytest.param(endless_headers, "not an HTTP/1.1 response", id="endless-headers"),
     ],
 )
 @pytest.mark.parametrize("technique", TECHNIQUES)
