@@ -87,48 +87,46 @@ async def reset_mid_response(reader: asyncio.StreamReader, writer: asyncio.Strea
     writer.transport.abort()
 
 
-async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pour(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    head: bytes,
+    chunk: bytes,
+    times: int,
+    pause_s: float = 0.0,
+) -> None:
+    """After the request: ``head``, then ``chunk`` ``times`` over, until the client hangs up."""
     await read_head(reader)
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+    writer.write(head)
     try:
-        for _ in range(10_000):  # one byte every 50 ms: far longer than any client timeout
-            writer.write(b"x")
+        for _ in range(times):
+            writer.write(chunk)
             await writer.drain()
-            await asyncio.sleep(0.05)
+            if pause_s:
+                await asyncio.sleep(pause_s)
     except (ConnectionError, OSError):
         pass
     finally:
         writer.close()
+
+
+async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One body byte every 50 ms: far longer than any client timeout."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+    await _pour(reader, writer, head, b"x", 10_000, pause_s=0.05)
 
 
 async def huge_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await read_head(reader)
+    """A 200 MB body, as fast as the client reads."""
     size = 200 * 2**20
-    writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
-    chunk = b"y" * 2**16
-    try:
-        for _ in range(size // len(chunk)):
-            writer.write(chunk)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode()
+    await _pour(reader, writer, head, b"y" * 2**16, size // 2**16)
 
 
 async def endless_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A status line, then header lines that never end (up to 16 MB of them)."""
-    await read_head(reader)
-    writer.write(b"HTTP/1.1 200 OK\r\n")
     line = b"X-Padding: " + b"p" * 1000 + b"\r\n"
-    try:
-        for _ in range(16_000):
-            writer.write(line)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
+    await _pour(reader, writer, b"HTTP/1.1 200 OK\r\n", line, 16_000)
 
 
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
