@@ -44,21 +44,54 @@ PAUSE_BYTES = 1 << 20  # stop reading a side while this much of its data waits t
 MAX_CONNECTIONS = 8192
 
 
+MODELS = ("chunk", "path")
+PATH_DRIFT_MS = 0.5  # path model: the shared delay's largest step per millisecond
+PATH_NOISE_MS = 0.05  # path model: each chunk's own deviation from the shared delay
+
+
 @dataclass
 class Jitter:
-    """Uniform delays in ``[delay_ms - jitter_ms, delay_ms + jitter_ms]`` (never below 0)."""
+    """Delays within ``[delay_ms - jitter_ms, delay_ms + jitter_ms]`` (never below 0).
+
+    ``model="chunk"`` (the default, as issue 3 specifies the proxy): every chunk draws its own
+    delay, uniformly, independently of every other. ``model="path"``: one delay shared by every
+    connection, as on a network path where packets sent together meet the same queues. It
+    drifts by at most ``PATH_DRIFT_MS`` per millisecond (a bounded random walk) and each chunk
+    deviates from it by at most ``PATH_NOISE_MS``. The drift rate is this model's assumption,
+    not a measurement: it sets how much a sender that spreads its requests over milliseconds
+    loses against one that sends them within a fraction of one.
+    """
 
     delay_ms: float = 20.0
     jitter_ms: float = 10.0
     seed: int | None = None
+    model: str = "chunk"
     rng: random.Random = field(init=False)
+    _path_ms: float = field(init=False)
+    _path_at: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"jitter model {self.model!r}: choose from {', '.join(MODELS)}")
         self.rng = random.Random(self.seed)
+        self._path_ms = self.delay_ms
 
-    def draw_s(self) -> float:
+    def draw_s(self, now: float) -> float:
+        """The delay for a chunk received at ``now`` (event-loop seconds)."""
         low, high = self.delay_ms - self.jitter_ms, self.delay_ms + self.jitter_ms
-        return max(0.0, self.rng.uniform(low, high)) / 1000
+        if self.model == "chunk":
+            return max(0.0, self.rng.uniform(low, high)) / 1000
+        self._drift(now, low, high)
+        return max(0.0, self._path_ms + self.rng.uniform(-PATH_NOISE_MS, PATH_NOISE_MS)) / 1000
+
+    def _drift(self, now: float, low: float, high: float) -> None:
+        if self._path_at is None:
+            self._path_at = now
+        steps = min(int((now - self._path_at) * 1000), 1000)  # a second idle: as good as new
+        for _ in range(steps):
+            step = self._path_ms + self.rng.uniform(-PATH_DRIFT_MS, PATH_DRIFT_MS)
+            self._path_ms = low + abs(step - low) if step < low else high - abs(step - high)
+        self._path_at = now if steps == 1000 else self._path_at + steps / 1000
 
 
 class _Pipe:
@@ -79,7 +112,8 @@ class _Pipe:
         self.finished = False
 
     def push(self, data: bytes | None) -> None:
-        due = max(self.loop.time() + self.jitter.draw_s(), self.last_due)
+        now = self.loop.time()
+        due = max(now + self.jitter.draw_s(now), self.last_due)
         self.last_due = due
         self.queue.append((due, data))
         self.queued_bytes += len(data or b"")
@@ -213,12 +247,13 @@ class JitterProxy:
         delay_ms: float = 20.0,
         jitter_ms: float = 10.0,
         seed: int | None = None,
+        model: str = "chunk",
     ) -> None:
         if target_host not in (LOOPBACK, "localhost"):
             raise ValueError("the jitter proxy only forwards to loopback")
         self.target_host = target_host
         self.target_port = target_port
-        self.jitter = Jitter(delay_ms, jitter_ms, seed)
+        self.jitter = Jitter(delay_ms, jitter_ms, seed, model)
         self.links: set[_Link] = set()
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -282,12 +317,17 @@ class JitterProxy:
 
 @contextlib.contextmanager
 def proxy_process(
-    target_port: int, *, delay_ms: float = 20.0, jitter_ms: float = 10.0, seed: int | None = None
+    target_port: int,
+    *,
+    delay_ms: float = 20.0,
+    jitter_ms: float = 10.0,
+    seed: int | None = None,
+    model: str = "chunk",
 ) -> Iterator[int]:
     """Run the proxy (``main`` below) in a child process; yield its port; stop it on exit."""
     argv = [
         sys.executable, __file__, "--target-port", str(target_port),
-        "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+        "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms), "--model", model,
         *(("--seed", str(seed)) if seed is not None else ()),
     ]  # fmt: skip
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -313,12 +353,17 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--jitter-ms", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--model", choices=MODELS, default="chunk", help="see Jitter")
     args = parser.parse_args()
     proxy = JitterProxy(
-        args.target_port, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed
+        args.target_port,
+        delay_ms=args.delay_ms,
+        jitter_ms=args.jitter_ms,
+        seed=args.seed,
+        model=args.model,
     )
     with proxy as port, contextlib.suppress(KeyboardInterrupt):
-        jitter = f"{args.delay_ms:g} ± {args.jitter_ms:g} ms per chunk"
+        jitter = f"{args.delay_ms:g} ± {args.jitter_ms:g} ms, {args.model} model"
         print(
             f"127.0.0.1:{port} -> 127.0.0.1:{args.target_port}, {jitter}; Ctrl-C stops",
             flush=True,

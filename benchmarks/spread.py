@@ -69,7 +69,7 @@ from toctou.engine.timing import server_arrival_ns
 from toctou.lab.process import LabProcess, serve_lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jitterproxy import proxy_process
+from jitterproxy import MODELS, proxy_process
 
 TECHNIQUES: tuple[Technique, ...] = ("naive", "seed-style", "last-byte", "single-packet")
 PATH = "/inventory/vulnerable/purchase"
@@ -505,6 +505,7 @@ class Args:
     jitter_ms: float
     seed: int
     capture: bool
+    model: str = "chunk"
 
 
 def _port(lab: LabProcess) -> int:
@@ -566,7 +567,9 @@ def measure(jobs_for: JobsFor, args: Args, tmp: Path, *, http2: bool) -> list[Ro
 
 
 def _proxy(port: int, args: Args) -> contextlib.AbstractContextManager[int]:
-    return proxy_process(port, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed)
+    return proxy_process(
+        port, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, seed=args.seed, model=args.model
+    )
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -670,13 +673,22 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     parser.add_argument("--delay-ms", type=float, default=20.0, help="jitter proxy mean delay")
     parser.add_argument("--jitter-ms", type=float, default=10.0, help="jitter proxy ± range")
     parser.add_argument("--seed", type=int, default=1, help="jitter proxy seed")
+    parser.add_argument(
+        "--jitter-model",
+        choices=MODELS,
+        default="chunk",
+        help="chunk: every chunk its own delay (the issue's proxy, default); path: one drifting "
+        "delay shared by all connections (see jitterproxy.Jitter)",
+    )
     parser.add_argument("--no-capture", action="store_true", help="skip the tcpdump capture")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 batches of 10")
     ns = parser.parse_args(argv)
     if not (1 <= ns.batches <= 100 and 2 <= ns.count <= 100):
         parser.error("--batches must be within 1..100 and -n within 2..100")
     batches, count = (3, 10) if ns.quick else (ns.batches, ns.count)
-    return Args(batches, count, ns.delay_ms, ns.jitter_ms, ns.seed, not ns.no_capture)
+    return Args(
+        batches, count, ns.delay_ms, ns.jitter_ms, ns.seed, not ns.no_capture, ns.jitter_model
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -686,7 +698,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="toctou-spread-") as tmp:
         rows = measure(hypercorn_jobs, args, Path(tmp), http2=True)
         rows += measure(uvicorn_jobs, args, Path(tmp), http2=False)
-    jitter = f"jitter proxy {args.delay_ms:g} ± {args.jitter_ms:g} ms per chunk"
+    model = "per chunk" if args.model == "chunk" else "on a shared, drifting path"
+    jitter = f"jitter proxy {args.delay_ms:g} ± {args.jitter_ms:g} ms {model}"
     took = time.perf_counter() - clock
     print(f"{args.count} requests x {args.batches} batches; {jitter}; {took:.0f} s")
     print(f"load average (1 min) before {load}, after {_loadavg()}, {os.cpu_count()} CPUs\n")
