@@ -43,8 +43,8 @@ from toctou.report import write_junit
 __all__ = ["attack"]
 
 EXIT_USAGE = 2
-DEFAULT_TIMEOUTS = Timeouts()
 EXIT_INCONCLUSIVE = 3
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 def _headers(raw: list[str]) -> tuple[list[tuple[str, str]], set[str]]:
