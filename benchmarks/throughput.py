@@ -43,10 +43,10 @@ from toctou.lab.app import prepare_database
 from toctou.lab.config import Settings
 from toctou.lab.db import Database, open_database
 from toctou.lab.errors import Rejected
-from toctou.lab.inventory.strategies import STRATEGIES, Purchase
-from toctou.lab.models import Item, Order
 from toctou.lab.process import LabProcess, LabStartError, serve_lab
 from toctou.lab.runtime import Lab
+from toctou.lab.scenarios.inventory.models import Item, Order
+from toctou.lab.scenarios.inventory.strategies import STRATEGIES, Purchase
 
 FIXED_STRATEGIES = ("atomic", "lock", "optimistic", "serializable", "constraint")
 HOT_ITEM = 900_000
@@ -256,7 +256,7 @@ def atomic_without_http(db: Database, url: str) -> Work:
     purchase = Purchase(item_id=RAW_ITEM, quantity=1, buyer="bench", strategy="atomic")
 
     async def work() -> bool:
-        return (await STRATEGIES["atomic"].buy(lab, purchase)).attempts >= 1
+        return (await STRATEGIES["atomic"].run(lab, purchase)).attempts >= 1
 
     return work
 

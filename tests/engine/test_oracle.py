@@ -46,6 +46,14 @@ def test_conservation_holds_when_the_numbers_agree() -> None:
     assert round_violations(Oracle(probe=PROBE), 3, 5, 2, None) == ()
 
 
+def test_a_unit_of_zero_means_the_value_must_not_change() -> None:
+    damage = Oracle(probe=Probe(RaceRequest("http://h/lab/audit"), "$.damage", unit=0))
+    assert round_violations(damage, 10, 0, 0, None) == ()
+    (found,) = round_violations(damage, 1, 0, 9, None)
+    assert "0 -> 9" in found
+    assert "must not change" in found
+
+
 def test_too_many_successes() -> None:
     assert round_violations(Oracle(expect_max_successes=1), 2, None, None, None) == (
         "2 successes, at most 1 expected",

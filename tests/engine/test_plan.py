@@ -31,7 +31,7 @@ URL = "http://127.0.0.1:9/buy"
         (lambda: RacePlan.repeat(RaceRequest(URL), 5, oracle=Oracle(baseline=True)), "reset"),
         (lambda: SuccessRule(json_path="$..[?("), "not a JSON path"),
         (lambda: SuccessRule(body_regex="("), "not a regular expression"),
-        (lambda: Probe(RaceRequest(URL), "$.stock", unit=0), "unit of 0"),
+        (lambda: Probe(RaceRequest(URL), "$.stock", unit=float("nan")), "finite number"),
         (lambda: SuccessRule(statuses=(200, 99)), "not an HTTP status: 99"),
         (
             lambda: RacePlan(

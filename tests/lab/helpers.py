@@ -74,11 +74,15 @@ def race(
 
 
 def audit(lab: LabProcess, item_id: int | None = None) -> dict[str, Any]:
-    params = {"item_id": item_id} if item_id is not None else {}
+    """The inventory's audit (narrowed to one item when given), with its state's fields at the
+    top: ``holds``, ``damage``, ``invariants``, ``items``, ``orders_total``."""
+    params: dict[str, str | int] = {"scenario": "inventory"}
+    if item_id is not None:
+        params["item_id"] = item_id
     reply = httpx.get(f"{lab.base_url}/lab/audit", params=params)
     assert reply.status_code == 200, reply.text
-    body: dict[str, Any] = reply.json()
-    return body
+    found: dict[str, Any] = reply.json()["scenarios"]["inventory"]
+    return {**found, **found["state"]}
 
 
 def order_ids(lab: LabProcess, item_id: int) -> list[int]:

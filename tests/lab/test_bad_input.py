@@ -10,8 +10,8 @@ import pytest
 
 from tests.lab.helpers import audit, reset
 from toctou.lab.admission import MAX_BODY_BYTES
-from toctou.lab.inventory import STRATEGIES
 from toctou.lab.process import LabProcess
+from toctou.lab.scenarios.inventory.strategies import STRATEGIES
 
 ITEM = 42
 

@@ -6,8 +6,8 @@ import httpx
 
 from tests.conftest import new_item_id
 from tests.lab.helpers import audit, order_ids, reset
-from toctou.lab.inventory import STRATEGIES
 from toctou.lab.process import LabProcess
+from toctou.lab.scenarios.inventory.strategies import STRATEGIES
 
 
 def test_purchase_answers_201_with_the_order(sqlite_lab: LabProcess) -> None:

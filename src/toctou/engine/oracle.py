@@ -62,7 +62,12 @@ def round_violations(
     if oracle.probe is not None and probe_before is not None and probe_after is not None:
         change = probe_after - probe_before
         expected = successes * oracle.probe.unit
-        if not math.isclose(change, expected, abs_tol=1e-9):
+        if oracle.probe.unit == 0 and change:
+            found.append(
+                f"probed value went {probe_before:g} -> {probe_after:g} (change {change:+g}), "
+                "but it must not change at all"
+            )
+        elif not math.isclose(change, expected, abs_tol=1e-9):
             found.append(
                 f"probed value went {probe_before:g} -> {probe_after:g} (change {change:+g}), "
                 f"but {successes} successes x {oracle.probe.unit:+g} = {expected:+g}: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -145,7 +146,11 @@ class SuccessRule:
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """A state read before and after each round; its change must equal successes x ``unit``."""
+    """A state read before and after each round; its change must equal successes x ``unit``.
+
+    ``unit`` 0 means the value must not change at all, whatever succeeded: a damage counter
+    such as the lab's ``$.damage`` in ``GET /lab/audit?scenario=NAME``.
+    """
 
     request: RaceRequest
     json_path: str
@@ -153,8 +158,8 @@ class Probe:
 
     def __post_init__(self) -> None:
         compile_json_path(self.json_path)
-        if self.unit == 0:
-            raise PlanError("a probe unit of 0 cannot tell successes apart")
+        if not math.isfinite(self.unit):
+            raise PlanError(f"a probe unit must be a finite number, not {self.unit}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,23 +11,20 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from toctou import __version__
-from toctou.lab import control, legacy
+from toctou.lab import control
 from toctou.lab.admission import AdmissionMiddleware
 from toctou.lab.config import Settings
 from toctou.lab.db import Database, is_retryable, lock_for_init, open_database
-from toctou.lab.errors import ItemNotFound, Rejected
-from toctou.lab.inventory import STRATEGIES
-from toctou.lab.inventory import router as inventory_router
-from toctou.lab.inventory.ledger import SEED_ITEM_NAME
-from toctou.lab.inventory.routes import UnknownStrategy
-from toctou.lab.models import Base, Item
+from toctou.lab.errors import NotFound, Rejected
+from toctou.lab.models import Base
 from toctou.lab.runtime import Lab
+from toctou.lab.scenarios import SCENARIOS
 from toctou.lab.schemas import RejectedOut, error_response
 from toctou.lab.timing import ServerTimingMiddleware
 
@@ -36,14 +33,16 @@ __all__ = ["create_app", "create_app_from_env", "prepare_database"]
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-A deliberately vulnerable shop. Every purchase strategy sells the same item; only some of them
-sell it correctly when many buyers click at once. `GET /lab/audit` shows what a race did to the
-data.
+A deliberately vulnerable service. Every scenario (a shop, a wallet, payments, coupons, sign-up,
+likes, a cart, a login) does one business action with several strategies; only some of them stay
+correct when many requests arrive at once. `GET /scenarios` lists them with where each strategy
+holds and a recipe for its race; `GET /lab/audit` shows what a race did to the data.
 """
 
 
 async def prepare_database(db: Database) -> None:
-    """Create the schema and seed item 1: idempotent, safe when several workers start at once."""
+    """Create every scenario's tables and seed rows: idempotent, safe when several workers start
+    at once."""
     if db.backend == "sqlite":
         async with db.engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -51,12 +50,10 @@ async def prepare_database(db: Database) -> None:
         release = await lock_for_init(conn, db.backend)
         try:
             await conn.run_sync(Base.metadata.create_all)
-            if (await conn.execute(select(Item.id).where(Item.id == 1))).first() is None:
-                await conn.execute(
-                    insert(Item).values(
-                        id=1, name=SEED_ITEM_NAME, stock=1, initial_stock=1, version=0
-                    )
-                )
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                for scenario in SCENARIOS.values():
+                    await scenario.seed(session)
+                await session.flush()
         finally:
             if release is not None:
                 await release()
@@ -88,7 +85,7 @@ class _LabApp(FastAPI):
             self.redoc_url,
             self.swagger_ui_oauth2_redirect_url,
         )
-        return frozenset({"/health", "/strategies", *(path for path in docs if path)})
+        return control.DATABASE_FREE_PATHS | {path for path in docs if path}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -121,9 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.include_router(inventory_router)
+    for scenario in SCENARIOS.values():
+        app.include_router(scenario.router)
     app.include_router(control.router)
-    app.include_router(legacy.router)
     _add_error_handlers(app)
     return app
 
@@ -136,16 +133,12 @@ def create_app_from_env() -> FastAPI:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
-        body = RejectedOut(reason=exc.reason, message=str(exc))
-        return JSONResponse(body.model_dump(), status_code=status.HTTP_409_CONFLICT)
+        body = RejectedOut(reason=exc.reason, message=str(exc)).model_dump()
+        return JSONResponse({**body, **exc.extra}, exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(ItemNotFound)
-    async def item_not_found(_: Request, exc: ItemNotFound) -> JSONResponse:
-        return error_response(404, "item_not_found", str(exc))
-
-    @app.exception_handler(UnknownStrategy)
-    async def unknown_strategy(_: Request, exc: UnknownStrategy) -> JSONResponse:
-        return error_response(404, "unknown_strategy", str(exc), valid=list(STRATEGIES))
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(status.HTTP_404_NOT_FOUND, exc.error, str(exc), valid=exc.valid)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -38,6 +38,7 @@ __all__ = [
     "DatabaseURLError",
     "is_check_violation",
     "is_retryable",
+    "is_unique_violation",
     "normalize_url",
     "open_database",
 ]
@@ -228,6 +229,9 @@ _RETRYABLE: frozenset[str | int] = frozenset(
     }
 )
 _CHECK_VIOLATION: frozenset[str | int] = frozenset({"23514", 4025, 3819, "SQLITE_CONSTRAINT_CHECK"})
+_UNIQUE_VIOLATION: frozenset[str | int] = frozenset(
+    {"23505", 1062, 1586, "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -247,3 +251,12 @@ def is_check_violation(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     return bool(_error_codes(exc) & _CHECK_VIOLATION) or "CHECK constraint failed" in str(exc.orig)
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True when a UNIQUE or PRIMARY KEY constraint refused the row (someone got there first)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return bool(_error_codes(exc) & _UNIQUE_VIOLATION) or "UNIQUE constraint failed" in str(
+        exc.orig
+    )

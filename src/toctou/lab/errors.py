@@ -1,25 +1,64 @@
-"""What a lab action can answer besides success; routes turn these into HTTP responses."""
+"""What a lab action can answer besides success; the app turns these into HTTP responses.
+
+Scenarios raise these and never build error responses themselves, so every scenario answers in
+the lab's one error shape (``toctou.lab.schemas.ErrorOut``) and its one rejection shape
+(``RejectedOut``).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["ItemNotFound", "LabError", "Rejected"]
+__all__ = ["LabError", "NotFound", "Rejected", "UnknownScenario", "UnknownStrategy"]
 
 
 class LabError(Exception):
     """Base of the lab's business outcomes."""
 
 
-class ItemNotFound(LabError):
-    def __init__(self, item_id: int) -> None:
-        super().__init__(f"no item with id {item_id}")
-        self.item_id = item_id
+class NotFound(LabError):
+    """404 with a stable ``error`` code: ``item_not_found``, ``account_not_found``, ..."""
+
+    def __init__(self, error: str, message: str, valid: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.valid = list(valid) if valid is not None else None
+
+
+class UnknownStrategy(NotFound):
+    def __init__(self, name: str, valid: Sequence[str]) -> None:
+        super().__init__(
+            "unknown_strategy", f"unknown strategy {name!r}; valid: {', '.join(valid)}", valid
+        )
+
+
+class UnknownScenario(NotFound):
+    def __init__(self, name: str, valid: Sequence[str]) -> None:
+        super().__init__(
+            "unknown_scenario", f"unknown scenario {name!r}; valid: {', '.join(valid)}", valid
+        )
 
 
 class Rejected(LabError):
-    """The purchase was refused: sold out, or a retrying strategy gave up under contention."""
+    """The action was refused as the business rules say: sold out, funds too low, a code used
+    up, a name taken, too many attempts, or a retrying strategy that gave up (``contention``).
 
-    def __init__(self, reason: Literal["out_of_stock", "contention"], message: str) -> None:
+    Answered as ``{"status": "rejected", "reason": ..., "message": ...}`` with ``status_code``
+    (409 unless said otherwise, e.g. 429 for a rate limit), ``headers`` and any ``extra`` fields.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        status_code: int = 409,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
-        self.reason: Literal["out_of_stock", "contention"] = reason
+        self.reason = reason
+        self.status_code = status_code
+        self.headers = headers or {}
+        self.extra = extra

@@ -1,4 +1,4 @@
-"""What one lab process holds while it runs: settings, database, and its process-local lock."""
+"""What one lab process holds while it runs: settings, database, and its process-local locks."""
 
 from __future__ import annotations
 
@@ -17,5 +17,9 @@ class Lab:
     settings: Settings
     db: Database
     worker: int = field(default_factory=os.getpid)
-    # The `mutex` strategy's lock: one per process, which is exactly why it is a false fix.
-    mutex: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def process_lock(self, name: str) -> asyncio.Lock:
+        """The ``mutex`` strategies' lock called ``name``: one per process, which is exactly
+        why it is a false fix with several workers."""
+        return self._locks.setdefault(name, asyncio.Lock())

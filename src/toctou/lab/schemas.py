@@ -1,8 +1,10 @@
-"""Request and response bodies, apart from the ORM models."""
+"""The lab's shared bodies: the error and rejection shapes, reset, audit and the catalogue.
+
+Each scenario's own request and response bodies live in its package.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,67 +13,37 @@ from starlette.responses import JSONResponse
 __all__ = [
     "ADMISSION_RESPONSES",
     "AuditOut",
+    "CallOut",
     "ErrorOut",
     "HealthOut",
     "InvariantOut",
-    "ItemAudit",
-    "ItemOut",
-    "OrderOut",
-    "PurchaseIn",
-    "PurchaseOut",
+    "ProbeOut",
+    "RecipeOut",
+    "RecipeRequestOut",
     "RejectedOut",
     "ResetIn",
+    "ResetOut",
+    "ScenarioAuditOut",
+    "ScenarioOut",
     "StrategyOut",
+    "StrictIn",
     "error_response",
 ]
 
-MAX_ITEM_ID = 2**31 - 1
-MAX_STOCK = 1_000_000_000
-
-# strict=True: "2", 1.0 and true are not quantities; a client that sends them has a bug.
-ItemId = Annotated[int, Field(strict=True, ge=1, le=MAX_ITEM_ID)]
-Quantity = Annotated[int, Field(strict=True, ge=1, le=1000)]
+HoldsOut = Literal["always", "one-worker", "never"]
 
 
-class _In(BaseModel):
+class StrictIn(BaseModel):
+    """Base of every request body: an unknown field is a 422, never silently ignored."""
+
     model_config = ConfigDict(extra="forbid")
-
-
-class PurchaseIn(_In):
-    """A purchase: which item, how many units, and who buys."""
-
-    item_id: ItemId = 1
-    quantity: Quantity = 1
-    buyer: Annotated[str | None, Field(strict=True, max_length=64)] = None
-
-
-class ResetIn(_In):
-    """Put an item back to a known stock and delete its orders (the item is created if missing)."""
-
-    item_id: ItemId = 1
-    stock: Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)] = 1
-    name: Annotated[str | None, Field(strict=True, min_length=1, max_length=120)] = None
-
-
-class OrderOut(BaseModel):
-    id: int
-    item_id: int
-    quantity: int
-    buyer: str | None
-    strategy: str
-    created_at: datetime
-
-
-class PurchaseOut(BaseModel):
-    status: Literal["purchased"] = "purchased"
-    order: OrderOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class RejectedOut(BaseModel):
     status: Literal["rejected"] = "rejected"
-    reason: Literal["out_of_stock", "contention"]
+    reason: str = Field(
+        description="out_of_stock, insufficient_funds, contention, limit_reached, taken, ..."
+    )
     message: str
 
 
@@ -101,18 +73,34 @@ ADMISSION_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ItemOut(BaseModel):
-    id: int
-    name: str
-    stock: int
-    initial_stock: int
-    units_sold: int
-    order_count: int
-    oversold: int = Field(description="units sold beyond the initial stock")
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    worker: int
+    backend: str
 
 
-class ItemAudit(ItemOut):
-    lost_updates: int = Field(description="units sold that the stock never lost (overwritten)")
+class ResetIn(BaseModel):
+    """``{"scenario": NAME, ...its fields}`` resets one scenario, ``{}`` every one; a body
+    without ``scenario`` is the inventory's (``{"item_id": 1, "stock": 1}``)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"scenario": "wallet"},
+                {"scenario": "inventory", "item_id": 1, "stock": 5},
+                {"item_id": 1, "stock": 1},
+                {},
+            ]
+        },
+    )
+
+    scenario: Annotated[str | None, Field(strict=True, max_length=64)] = None
+
+
+class ResetOut(BaseModel):
+    reset: list[str] = Field(description="the scenarios put back to their seed state")
+    scenarios: dict[str, dict[str, Any]] = Field(description="each one's state after the reset")
 
 
 class InvariantOut(BaseModel):
@@ -122,20 +110,69 @@ class InvariantOut(BaseModel):
     violations: list[str]
 
 
+class ScenarioAuditOut(BaseModel):
+    holds: bool
+    damage: int = Field(description="the harm done, in damage_unit; 0 when nothing happened")
+    damage_unit: str
+    effects: int = Field(description="actions that took effect since the reset")
+    invariants: list[InvariantOut]
+    state: dict[str, Any] = Field(description="the scenario's own view of its data")
+
+
 class AuditOut(BaseModel):
     holds: bool
-    invariants: list[InvariantOut]
-    items: list[ItemAudit]
-    orders_total: int
+    damage: int = Field(description="the sum of every scenario's damage")
+    scenarios: dict[str, ScenarioAuditOut]
 
 
 class StrategyOut(BaseModel):
     name: str
     summary: str
-    safe: str = Field(description="where the strategy holds")
+    holds: dict[str, HoldsOut] = Field(
+        description="per backend (sqlite, postgresql, mariadb): always, one-worker or never"
+    )
+    why: str
+    errors: str | None = Field(
+        default=None, description="where it holds but answers many requests with errors"
+    )
+    safe: str = Field(description="the claim in words")
 
 
-class HealthOut(BaseModel):
-    status: Literal["ok"] = "ok"
-    worker: int
-    backend: str
+class CallOut(BaseModel):
+    method: str
+    path: str
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class RecipeRequestOut(CallOut):
+    count: int
+    offset_ms: float
+
+
+class ProbeOut(CallOut):
+    json_path: str
+    unit: float
+
+
+class RecipeOut(BaseModel):
+    summary: str
+    requests: list[RecipeRequestOut]
+    reset: CallOut
+    probe: ProbeOut | None
+    success_statuses: list[int]
+    expect_max_successes: int | None
+
+
+class ScenarioOut(BaseModel):
+    name: str
+    title: str
+    damage: str
+    damage_unit: str
+    summary: str
+    strategies: list[StrategyOut]
+    invariants: list[dict[str, str]]
+    race: RecipeOut
+    more_races: dict[str, RecipeOut]

@@ -8,28 +8,24 @@ all, and the awaits on the database are still real interleaving points.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import (
-    AsyncRetrying,
-    RetryError,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
-from toctou.lab.db import is_check_violation, is_retryable
-from toctou.lab.errors import ItemNotFound, Rejected
-from toctou.lab.models import Item, Order
+from toctou.lab.db import is_check_violation
+from toctou.lab.errors import Rejected
 from toctou.lab.runtime import Lab
+from toctou.lab.scenario import Claim, Strategy, strategies
+from toctou.lab.scenarios.inventory.ledger import ItemNotFound
+from toctou.lab.scenarios.inventory.models import Item, Order
+from toctou.lab.transaction import Attempted, StaleVersion, for_update, pause, with_retries
 
-__all__ = ["STRATEGIES", "Purchase", "Sale", "Strategy"]
+__all__ = ["STRATEGIES", "Purchase", "Sale"]
+
+Sale = Attempted[Order]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +37,7 @@ class Purchase:
     window_ms: float = 0.0
 
     async def pause(self) -> None:
-        """The race window: a delay between check and commit (none at all when it is 0)."""
-        if self.window_ms > 0:
-            await asyncio.sleep(self.window_ms / 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class Sale:
-    order: Order
-    attempts: int = 1
+        await pause(self.window_ms)
 
 
 def _out_of_stock(item: Item, purchase: Purchase) -> Rejected:
@@ -72,8 +60,7 @@ async def _record_order(session: AsyncSession, purchase: Purchase) -> Order:
 async def _read_item(session: AsyncSession, purchase: Purchase, *, lock: bool = False) -> Item:
     query = select(Item).where(Item.id == purchase.item_id)
     if lock:
-        # FOR NO KEY UPDATE on PostgreSQL, so the order's foreign key check does not wait on it.
-        query = query.with_for_update(key_share=session.get_bind().dialect.name == "postgresql")
+        query = for_update(query, session)
     item = (await session.execute(query)).scalar_one_or_none()
     if item is None:
         raise ItemNotFound(purchase.item_id)
@@ -98,38 +85,10 @@ async def _missing_or_sold_out(session: AsyncSession, purchase: Purchase) -> Rej
     return _out_of_stock(item, purchase)
 
 
-class _StaleVersion(Exception):
-    """Someone else changed the row between our read and our compare-and-swap."""
-
-
-def _retrying(attempts: int) -> AsyncRetrying:
-    # tenacity: bounded attempts, full-jitter exponential backoff (0..2 ms * 2^n, cap 50 ms).
-    return AsyncRetrying(
-        stop=stop_after_attempt(attempts),
-        wait=wait_random_exponential(multiplier=0.002, max=0.05),
-        retry=retry_if_exception(lambda e: isinstance(e, _StaleVersion) or is_retryable(e)),
-    )
-
-
-async def _with_retries(lab: Lab, attempt: Callable[[], Awaitable[Order]]) -> Sale:
-    try:
-        async for try_ in _retrying(lab.settings.retry_attempts):
-            with try_:
-                order = await attempt()
-            outcome = try_.retry_state.outcome
-            if outcome is not None and not outcome.failed:  # failed attempts loop round again
-                return Sale(order, try_.retry_state.attempt_number)
-    except RetryError as exc:
-        raise Rejected(
-            "contention", f"gave up after {exc.last_attempt.attempt_number} attempts"
-        ) from None
-    raise AssertionError("unreachable: tenacity either returns or raises")
-
-
 async def buy_vulnerable(lab: Lab, purchase: Purchase) -> Sale:
     """Check-then-act with an ORM read-modify-write: a lost update that oversells."""
     async with lab.db.sessions() as session, session.begin():
-        return Sale(await _sell_read_check_write(session, purchase, lock=False))
+        return Attempted(await _sell_read_check_write(session, purchase, lock=False))
 
 
 async def buy_atomic(lab: Lab, purchase: Purchase) -> Sale:
@@ -144,13 +103,13 @@ async def buy_atomic(lab: Lab, purchase: Purchase) -> Sale:
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise await _missing_or_sold_out(session, purchase)
         await purchase.pause()
-        return Sale(await _record_order(session, purchase))
+        return Attempted(await _record_order(session, purchase))
 
 
 async def buy_lock(lab: Lab, purchase: Purchase) -> Sale:
     """Pessimistic lock: SELECT ... FOR UPDATE (SQLite: the write lock taken at BEGIN IMMEDIATE)."""
     async with lab.db.locking_sessions() as session, session.begin():
-        return Sale(await _sell_read_check_write(session, purchase, lock=True))
+        return Attempted(await _sell_read_check_write(session, purchase, lock=True))
 
 
 async def buy_optimistic(lab: Lab, purchase: Purchase) -> Sale:
@@ -169,10 +128,10 @@ async def buy_optimistic(lab: Lab, purchase: Purchase) -> Sale:
                 .execution_options(synchronize_session=False)
             )
             if swapped.rowcount != 1:  # type: ignore[attr-defined]
-                raise _StaleVersion
+                raise StaleVersion
             return await _record_order(session, purchase)
 
-    return await _with_retries(lab, attempt)
+    return await with_retries(lab, attempt)
 
 
 async def buy_serializable(lab: Lab, purchase: Purchase) -> Sale:
@@ -182,7 +141,7 @@ async def buy_serializable(lab: Lab, purchase: Purchase) -> Sale:
         async with lab.db.serializable_sessions() as session, session.begin():
             return await _sell_read_check_write(session, purchase, lock=False)
 
-    return await _with_retries(lab, attempt)
+    return await with_retries(lab, attempt)
 
 
 async def buy_constraint(lab: Lab, purchase: Purchase) -> Sale:
@@ -202,35 +161,66 @@ async def buy_constraint(lab: Lab, purchase: Purchase) -> Sale:
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             raise ItemNotFound(purchase.item_id)
         await purchase.pause()
-        return Sale(await _record_order(session, purchase))
+        return Attempted(await _record_order(session, purchase))
 
 
 async def buy_mutex(lab: Lab, purchase: Purchase) -> Sale:
     """The vulnerable flow under a process-local asyncio.Lock: safe with one worker only."""
-    async with lab.mutex:
+    async with lab.process_lock("inventory"):
         return await buy_vulnerable(lab, purchase)
 
 
-@dataclass(frozen=True, slots=True)
-class Strategy:
-    name: str
-    buy: Callable[[Lab, Purchase], Awaitable[Sale]]
-    safe: str
-
-    @property
-    def summary(self) -> str:
-        return (self.buy.__doc__ or "").strip()
-
-
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy("vulnerable", buy_vulnerable, "nowhere: oversells on every backend"),
-        Strategy("atomic", buy_atomic, "every backend"),
-        Strategy("lock", buy_lock, "every backend"),
-        Strategy("optimistic", buy_optimistic, "every backend (may answer contention)"),
-        Strategy("serializable", buy_serializable, "every backend (may answer contention)"),
-        Strategy("constraint", buy_constraint, "every backend"),
-        Strategy("mutex", buy_mutex, "one worker process only: oversells with several"),
-    )
-}
+STRATEGIES = strategies(
+    Strategy(
+        "vulnerable",
+        buy_vulnerable,
+        Claim.everywhere(
+            "never",
+            "everyone reads the same stock and writes back the value they computed (lost update)",
+        ),
+    ),
+    Strategy(
+        "atomic",
+        buy_atomic,
+        Claim.everywhere("always", "the database re-checks stock >= quantity as it writes"),
+    ),
+    Strategy(
+        "lock",
+        buy_lock,
+        Claim.everywhere(
+            "always",
+            "buyers queue on the row lock (SQLite: on the database's write lock, BEGIN IMMEDIATE)",
+        ),
+    ),
+    Strategy(
+        "optimistic",
+        buy_optimistic,
+        Claim.everywhere(
+            "always",
+            "a write that lost the race finds the version changed and retries",
+            errors="may answer 409 contention when retries run out",
+        ),
+    ),
+    Strategy(
+        "serializable",
+        buy_serializable,
+        Claim.everywhere(
+            "always",
+            "the database aborts one of two conflicting transactions; it is retried",
+            errors="may answer 409 contention when retries run out",
+        ),
+    ),
+    Strategy(
+        "constraint",
+        buy_constraint,
+        Claim.everywhere("always", "the relative write drives stock below 0 and CHECK refuses it"),
+    ),
+    Strategy(
+        "mutex",
+        buy_mutex,
+        Claim.everywhere(
+            "one-worker",
+            "an asyncio.Lock serialises one process; each extra worker sells one more unit",
+        ),
+    ),
+)

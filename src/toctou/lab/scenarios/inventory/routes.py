@@ -8,37 +8,24 @@ from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
 
 from toctou.lab.deps import LabDep, RaceWindowDep
-from toctou.lab.inventory.ledger import read_item
-from toctou.lab.inventory.strategies import STRATEGIES, Purchase
-from toctou.lab.models import Order
-from toctou.lab.schemas import (
-    ADMISSION_RESPONSES,
+from toctou.lab.scenario import pick
+from toctou.lab.scenarios.inventory.ledger import read_item
+from toctou.lab.scenarios.inventory.models import Order
+from toctou.lab.scenarios.inventory.schemas import (
     MAX_ITEM_ID,
-    ErrorOut,
     ItemOut,
     OrderOut,
     PurchaseIn,
     PurchaseOut,
-    RejectedOut,
-    StrategyOut,
 )
+from toctou.lab.scenarios.inventory.strategies import STRATEGIES, Purchase
+from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, RejectedOut
 
-__all__ = ["UnknownStrategy", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["inventory"])
 
 ItemIdPath = Annotated[int, Path(ge=1, le=MAX_ITEM_ID)]
-
-
-class UnknownStrategy(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
-
-
-@router.get("/strategies")
-async def list_strategies() -> list[StrategyOut]:
-    """Every purchase strategy, what it does and where it holds."""
-    return [StrategyOut(name=s.name, summary=s.summary, safe=s.safe) for s in STRATEGIES.values()]
 
 
 @router.post(
@@ -55,10 +42,8 @@ async def purchase(
     lab: LabDep, strategy: str, body: PurchaseIn, window_ms: RaceWindowDep
 ) -> PurchaseOut:
     """Buy `quantity` units of an item with the chosen strategy."""
-    chosen = STRATEGIES.get(strategy)
-    if chosen is None:
-        raise UnknownStrategy(strategy)
-    sale = await chosen.buy(
+    chosen = pick(STRATEGIES, strategy)
+    sale = await chosen.run(
         lab,
         Purchase(
             item_id=body.item_id,
@@ -69,7 +54,8 @@ async def purchase(
         ),
     )
     return PurchaseOut(
-        order=OrderOut.model_validate(sale.order, from_attributes=True),
+        effect=f"order {sale.value.id}",
+        order=OrderOut.model_validate(sale.value, from_attributes=True),
         worker=lab.worker,
         attempts=sale.attempts,
     )
@@ -81,7 +67,7 @@ async def purchase(
 async def get_item(lab: LabDep, item_id: ItemIdPath) -> ItemOut:
     """Stock, initial stock, units sold, order count and units oversold."""
     async with lab.db.sessions() as session:
-        return ItemOut.model_validate(await read_item(session, item_id), from_attributes=True)
+        return (await read_item(session, item_id)).out()
 
 
 @router.get(

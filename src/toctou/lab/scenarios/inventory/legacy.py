@@ -13,15 +13,14 @@ from pydantic import BaseModel
 
 from toctou.lab.deps import AdminDep, LabDep, RaceWindowDep, RaceWindowHeaderDep
 from toctou.lab.errors import Rejected
-from toctou.lab.inventory.ledger import read_item, reset_item
-from toctou.lab.inventory.strategies import STRATEGIES, Purchase
+from toctou.lab.scenarios.inventory.ledger import SEED_ITEM, read_item, reset_item
+from toctou.lab.scenarios.inventory.strategies import STRATEGIES, Purchase
 from toctou.lab.schemas import ADMISSION_RESPONSES
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["seed demo"], responses=ADMISSION_RESPONSES)  # every route uses the db
 
-SEED_ITEM = 1
 SEED_WINDOW_MS = 100.0  # the seed's time.sleep(0.1) between check and write
 
 
@@ -44,7 +43,7 @@ async def _buy(lab: LabDep, strategy: str, window_ms: float) -> SeedBuyOut:
         item_id=SEED_ITEM, quantity=1, buyer=None, strategy=strategy, window_ms=window_ms
     )
     try:
-        await STRATEGIES[strategy].buy(lab, purchase)
+        await STRATEGIES[strategy].run(lab, purchase)
     except Rejected:
         return SeedBuyOut(status="fail", message="Out of stock")
     return SeedBuyOut(status="success", message="Item purchased!")
