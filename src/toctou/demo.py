@@ -1,113 +1,168 @@
-"""The seed's story as data: ten buyers, one GPU, three strategies, two race windows.
+"""The seed's story as data, for any scenario: its race recipe, vulnerable against its best fixes,
+at two race windows.
 
-``run_demo`` talks to a running lab over HTTP only, and sends each burst with the race engine.
+``run_demo`` talks to a running lab over HTTP only: it reads the scenario from the lab's catalogue
+(``GET /scenarios``), sends each burst with the race engine and reads the lab's audit.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
-from toctou.engine import Oracle, Probe, RacePlan, RaceRequest, arun_race
+from toctou.catalogue import (
+    CatalogueError,
+    RecipeInfo,
+    ScenarioInfo,
+    StrategyInfo,
+    fetch_catalogue,
+    recipe_plan,
+)
+from toctou.engine import RaceResult, arun_race
 
-__all__ = ["DEMO_STRATEGIES", "DEMO_WINDOWS_MS", "DemoResult", "run_demo"]
+__all__ = [
+    "DEMO_SCENARIO",
+    "DEMO_WINDOWS_MS",
+    "DemoResult",
+    "demo_strategies",
+    "run_demo",
+    "scale_recipe",
+]
 
-DEMO_STRATEGIES = ("vulnerable", "atomic", "lock")
+DEMO_SCENARIO = "inventory"  # the seed's: ten buyers, one GPU
 DEMO_WINDOWS_MS = (100.0, 0.0)  # the seed's sleep, and none at all
-_JSON = (("Content-Type", "application/json"),)
+BEST_FIXES = 2  # how many fixes the demo shows beside the vulnerable strategy
 
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
+    scenario: str
+    title: str
     strategy: str
+    claimed_safe: str
+    """Where the catalogue says the strategy holds, in words."""
+    claimed_to_fail: bool
+    """The catalogue says it fails on SQLite with one worker: what the demo runs."""
     window_ms: float
     technique: str
     protocol: str
-    buyers: int
-    starting_stock: int
+    requests: int
     successes: int
+    expect_max_successes: int | None
     rejected: int
     errors: int
-    final_stock: int
-    units_sold: int
+    probe_path: str | None
+    probe_unit: float | None
+    probe_before: float | None
+    probe_after: float | None
+    damage: int
+    damage_unit: str
     audit_holds: bool
     violations: tuple[str, ...]
     arrival_spread_ms: float | None
 
     @property
     def race_type(self) -> str | None:
-        """How the race shows in the data, named as the seed names it."""
+        """How the race shows in the probed state, named as the seed names it."""
         if self.audit_holds:
             return None
-        if self.final_stock < 0:
+        before, after, unit = self.probe_before, self.probe_after, self.probe_unit
+        if before is None or after is None or not unit:
+            return None
+        if after < 0:
             return "Negative Balance"
-        if self.final_stock + self.units_sold != self.starting_stock:
+        if after - before != self.successes * unit:
             return "Lost Update"
         return "Oversell"
 
 
-def _plan(base_url: str, strategy: str, window_ms: float, buyers: int, stock: int) -> RacePlan:
-    item = 1
-    return RacePlan.repeat(
-        RaceRequest(
-            f"{base_url}/inventory/{strategy}/purchase",
-            "POST",
-            (*_JSON, ("X-Race-Window-Ms", f"{window_ms:g}")),
-            json.dumps({"item_id": item}).encode(),
-        ),
-        buyers,
-        technique="auto",
-        oracle=Oracle(
-            expect_max_successes=stock,
-            reset=RaceRequest(
-                f"{base_url}/lab/reset",
-                "POST",
-                _JSON,
-                json.dumps({"item_id": item, "stock": stock}).encode(),
-            ),
-            probe=Probe(RaceRequest(f"{base_url}/inventory/items/{item}"), "$.stock"),
-        ),
-    )
+def demo_strategies(scenario: ScenarioInfo) -> list[str]:
+    """The vulnerable strategy first, then the first fixes the catalogue says hold everywhere
+    without errors (inventory: atomic and lock)."""
+    vulnerable = [s.name for s in scenario.strategies if set(s.holds.values()) == {"never"}][:1]
+    fixes = [s.name for s in scenario.strategies if _clean_fix(s)][:BEST_FIXES]
+    return vulnerable + fixes
+
+
+def _clean_fix(strategy: StrategyInfo) -> bool:
+    return set(strategy.holds.values()) == {"always"} and strategy.errors is None
+
+
+def scale_recipe(recipe: RecipeInfo, requests: int) -> RecipeInfo:
+    """The recipe with ``requests`` copies of its one request (``--buyers``)."""
+    if len(recipe.requests) != 1:
+        raise CatalogueError(
+            "this scenario's race mixes several requests, so its count cannot be set"
+        )
+    only = recipe.requests[0].model_copy(update={"count": requests})
+    return recipe.model_copy(update={"requests": (only,)})
 
 
 async def run_demo(
     base_url: str,
     *,
-    buyers: int = 10,
-    stock: int = 1,
-    strategies: Sequence[str] = DEMO_STRATEGIES,
+    scenario: str = DEMO_SCENARIO,
+    requests: int | None = None,
+    strategies: Sequence[str] = (),
     windows_ms: Sequence[float] = DEMO_WINDOWS_MS,
 ) -> list[DemoResult]:
-    """For each window and strategy: reset, race ``buyers`` purchases, and read the lab's audit."""
+    """For each window and strategy: reset, race the recipe once, read the scenario's audit."""
+    catalogue = fetch_catalogue(base_url)
+    if scenario not in catalogue:
+        raise CatalogueError(f"no scenario {scenario!r}; valid: {', '.join(catalogue)}")
+    info = catalogue[scenario]
+    recipe = info.race if requests is None else scale_recipe(info.race, requests)
+    chosen = [info.strategy(name) for name in (strategies or demo_strategies(info))]
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         for window_ms in windows_ms:
-            for strategy in strategies:
-                race = await arun_race(_plan(base_url, strategy, window_ms, buyers, stock))
-                audit = (await client.get("/lab/audit", params={"item_id": 1})).raise_for_status()
-                report = audit.json()
-                item = report["items"][0]
-                round_ = race.rounds[0]
-                spread = round_.arrival_spread
-                results.append(
-                    DemoResult(
-                        strategy=strategy,
-                        window_ms=window_ms,
-                        technique=race.technique,
-                        protocol=race.protocol,
-                        buyers=buyers,
-                        starting_stock=stock,
-                        successes=round_.successes,
-                        rejected=sum(a.status == 409 for a in round_.attempts),
-                        errors=round_.errors,
-                        final_stock=item["stock"],
-                        units_sold=item["units_sold"],
-                        audit_holds=report["holds"],
-                        violations=tuple(v for i in report["invariants"] for v in i["violations"]),
-                        arrival_spread_ms=spread.range_ns / 1e6 if spread else None,
-                    )
-                )
+            for strategy in chosen:
+                plan = recipe_plan(base_url, recipe, strategy.name, window_ms=window_ms)
+                race = await arun_race(plan)
+                reply = await client.get("/lab/audit", params={"scenario": scenario})
+                audit = reply.raise_for_status().json()["scenarios"][scenario]
+                results.append(_result(info, strategy, recipe, window_ms, race, audit))
     return results
+
+
+def _result(
+    info: ScenarioInfo,
+    strategy: StrategyInfo,
+    recipe: RecipeInfo,
+    window_ms: float,
+    race: RaceResult,
+    audit: dict[str, Any],
+) -> DemoResult:
+    round_ = race.rounds[0]
+    spread = round_.arrival_spread
+    probe = recipe.probe
+    return DemoResult(
+        scenario=info.name,
+        title=info.title,
+        strategy=strategy.name,
+        claimed_safe=strategy.safe,
+        claimed_to_fail=not strategy.holds_with("sqlite", 1),
+        window_ms=window_ms,
+        technique=race.technique,
+        protocol=race.protocol,
+        requests=len(round_.attempts),
+        successes=round_.successes,
+        expect_max_successes=recipe.expect_max_successes,
+        rejected=sum(
+            a.status is not None and 400 <= a.status < 500 and not a.success
+            for a in round_.attempts
+        ),
+        errors=round_.errors,
+        probe_path=f"{probe.path} {probe.json_path}" if probe else None,
+        probe_unit=probe.unit if probe else None,
+        probe_before=round_.probe_before,
+        probe_after=round_.probe_after,
+        damage=int(audit["damage"]),
+        damage_unit=info.damage_unit,
+        audit_holds=bool(audit["holds"]),
+        violations=tuple(v for i in audit["invariants"] for v in i["violations"]),
+        arrival_spread_ms=spread.range_ns / 1e6 if spread else None,
+    )

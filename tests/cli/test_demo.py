@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_demo_shows_the_oversell_and_both_fixes() -> None:
     done = subprocess.run(
@@ -20,9 +22,10 @@ def test_demo_shows_the_oversell_and_both_fixes() -> None:
     assert out.count("RACE CONDITION DETECTED!") == 2
     assert out.count("SECURE.") == 4
     assert "over HTTP/2" in out  # the best technique the lab supports: single-packet
-    assert "Successful buys: 10 (expected: at most 1)" in out
+    assert "Successful: 10 (expected: at most 1)" in out
     assert "Type: Lost Update" in out
-    assert "Successful buys: 1 (expected: at most 1)" in out
+    assert "Successful: 1 (expected: at most 1)" in out
+    assert "Damage: 9 units sold that the stock did not have" in out
 
 
 def test_demo_refuses_bad_options() -> None:
@@ -34,3 +37,37 @@ def test_demo_refuses_bad_options() -> None:
     )
     assert done.returncode == 2
     assert "--buyers" in done.stderr
+
+
+def test_demo_races_another_scenario_from_its_recipe() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "toctou", "demo", "--scenario", "inventory",
+         "--strategy", "vulnerable", "--strategy", "constraint", "--buyers", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "inventory / constraint, race window 0 ms" in done.stdout
+    assert "Fired 5 requests at once" in done.stdout
+    assert "inventory / atomic" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "nope"], "no scenario 'nope'; valid: inventory"),
+        (["--strategy", "nope"], "has no strategy 'nope'"),
+    ],
+)
+def test_demo_names_what_exists_when_asked_for_what_does_not(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "toctou", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2
+    assert message in done.stderr

@@ -73,8 +73,10 @@ def test_audit_lists_every_invariant(sqlite_lab: LabProcess) -> None:
 
 def test_strategies_lists_each_with_an_explanation(sqlite_lab: LabProcess) -> None:
     listed = httpx.get(f"{sqlite_lab.base_url}/strategies").json()
-    assert [s["name"] for s in listed] == list(STRATEGIES)
-    assert all(s["summary"] and s["safe"] for s in listed)
+    inventory = [s for s in listed if s["scenario"] == "inventory"]
+    assert [s["name"] for s in inventory] == list(STRATEGIES)
+    assert all(s["summary"] and s["safe"] and s["why"] for s in inventory)
+    assert {s["holds"]["sqlite"] for s in inventory} == {"always", "never", "one-worker"}
 
 
 def test_health_names_worker_and_backend(sqlite_lab: LabProcess) -> None:

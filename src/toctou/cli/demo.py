@@ -1,4 +1,4 @@
-"""``toctou demo``: the seed's oversell, reproduced and fixed, in one command."""
+"""``toctou demo``: a race reproduced and fixed in one command (by default the seed's)."""
 
 from __future__ import annotations
 
@@ -10,60 +10,78 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from toctou.catalogue import CatalogueError
 from toctou.cli.console import console, fail
-from toctou.demo import DemoResult, run_demo
+from toctou.demo import DEMO_SCENARIO, DemoResult, run_demo
 
-__all__ = ["demo", "render_demo"]
+__all__ = ["demo", "render_demo", "render_result"]
 
 
 def _spread(result: DemoResult) -> str:
     return "-" if result.arrival_spread_ms is None else f"{result.arrival_spread_ms:.2f} ms"
 
 
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
 def render_result(result: DemoResult) -> Panel:
-    lines = [
-        f"Starting stock: {result.starting_stock}",
-        f"Fired {result.buyers} purchases at once ({result.technique} over {result.protocol}); "
-        f"they reached the server within {_spread(result)}",
-        f"Successful buys: [bold]{result.successes}[/] (expected: at most {result.starting_stock})",
-        f"Rejected: {result.rejected}   Errors: {result.errors}",
-        f"Final stock: {result.final_stock}   Orders recorded: {result.units_sold} units",
-        "",
-    ]
-    if result.audit_holds:
-        lines.append("[bold green]SECURE.[/] The audit holds: stock and orders agree.")
+    lines = []
+    if result.probe_path:
+        lines.append(f"Before: {result.probe_path} = {_value(result.probe_before)}")
+    lines.append(
+        f"Fired {result.requests} requests at once ({result.technique} over {result.protocol}); "
+        f"they reached the server within {_spread(result)}"
+    )
+    expected = (
+        f" (expected: at most {result.expect_max_successes})"
+        if result.expect_max_successes is not None
+        else ""
+    )
+    lines.append(f"Successful: [bold]{result.successes}[/]{expected}")
+    lines.append(f"Rejected: {result.rejected}   Errors: {result.errors}")
+    if result.probe_path:
+        lines.append(f"After: {result.probe_path} = {_value(result.probe_after)}")
+    lines.append("")
+    if result.audit_holds and result.claimed_to_fail:
+        lines.append(
+            "[bold yellow]NO RACE THIS TIME.[/] The audit holds, but this strategy is racy "
+            f"(it holds: {result.claimed_safe}): run it again, or widen the race window."
+        )
+        style = "yellow"
+    elif result.audit_holds:
+        lines.append("[bold green]SECURE.[/] The audit holds.")
+        lines.append(f"  holds: {result.claimed_safe}")
         style = "green"
     else:
         lines.append(
-            f"[bold red]RACE CONDITION DETECTED![/] Sold {result.units_sold} "
-            f"with {result.starting_stock} in stock."
+            f"[bold red]RACE CONDITION DETECTED![/] Damage: {result.damage} {result.damage_unit}."
         )
-        lines.append(f"Type: {result.race_type}")
-        if result.race_type == "Lost Update":
-            lines.append(
-                f"  (buyers read '{result.starting_stock}' and wrote back the same result:"
-                f" {result.units_sold} orders, stock fell by"
-                f" {result.starting_stock - result.final_stock})"
-            )
+        if result.race_type:
+            lines.append(f"Type: {result.race_type}")
         lines.extend(f"  audit: {v}" for v in result.violations)
         style = "red"
-    title = f"strategy: {result.strategy}, race window {result.window_ms:g} ms"
+    title = f"{result.scenario} / {result.strategy}, race window {result.window_ms:g} ms"
     return Panel("\n".join(lines), title=title, border_style=style)
 
 
 def render_demo(results: list[DemoResult]) -> Table:
-    table = Table(title="Summary")
-    for column in ("window", "strategy", "successes", "final stock", "sold", "arrival spread"):
+    table = Table(
+        title=f"Summary: {results[0].title}" if results else "Summary",
+        caption=f"damage: {results[0].damage_unit}" if results else None,
+    )
+    for column in ("window", "strategy", "successes", "damage", "arrival spread", "audit"):
         table.add_column(column)
-    table.add_column("audit")
     for r in results:
-        verdict = "[green]holds[/]" if r.audit_holds else f"[red]violated ({r.race_type})[/]"
+        if r.audit_holds:
+            verdict = "[yellow]holds this time[/]" if r.claimed_to_fail else "[green]holds[/]"
+        else:
+            verdict = f"[red]violated ({r.race_type or 'see above'})[/]"
         table.add_row(
             f"{r.window_ms:g} ms",
             r.strategy,
             str(r.successes),
-            str(r.final_stock),
-            str(r.units_sold),
+            str(r.damage),
             _spread(r),
             verdict,
         )
@@ -71,9 +89,22 @@ def render_demo(results: list[DemoResult]) -> Table:
 
 
 def demo(
-    buyers: Annotated[int, typer.Option(min=2, max=200, help="Concurrent purchases.")] = 10,
+    scenario: Annotated[
+        str,
+        typer.Option(help="The scenario to race (see GET /scenarios): inventory, wallet, ..."),
+    ] = DEMO_SCENARIO,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="A strategy to race (repeatable); default: vulnerable and best fixes."),
+    ] = None,
+    buyers: Annotated[
+        int | None,
+        typer.Option(
+            min=2, max=200, help="Concurrent requests (recipes of one request); default: recipe's."
+        ),
+    ] = None,
 ) -> None:
-    """Start the lab on a free loopback port, race it, show what happened, stop it."""
+    """Start the lab on a free loopback port, race a scenario, show what happened, stop it."""
     try:
         from toctou.lab.process import LabStartError, serve_lab
     except ImportError:
@@ -83,9 +114,15 @@ def demo(
     try:
         with serve_lab(http2=True) as lab:
             console.print(f"Lab running at {lab.base_url}\n")
-            results = asyncio.run(run_demo(lab.base_url, buyers=buyers))
+            results = asyncio.run(
+                run_demo(
+                    lab.base_url, scenario=scenario, requests=buyers, strategies=strategy or ()
+                )
+            )
     except LabStartError as exc:
         fail(f"the lab did not start: {exc}")
+    except CatalogueError as exc:
+        fail(str(exc), code=2)
     for result in results:
         console.print(render_result(result))
     console.print(render_demo(results))
