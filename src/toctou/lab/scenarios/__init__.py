@@ -14,7 +14,10 @@ from toctou.lab.scenario import Scenario
 
 __all__ = ["PACKAGES", "SCENARIOS", "get_scenario"]
 
-PACKAGES = ("inventory",)
+PACKAGES = (
+    "inventory",
+    "wallet",
+)
 
 
 def _load(package: str) -> Scenario:
