@@ -17,6 +17,7 @@ __all__ = ["PACKAGES", "SCENARIOS", "get_scenario"]
 PACKAGES = (
     "inventory",
     "wallet",
+    "payment",
 )
 
 
