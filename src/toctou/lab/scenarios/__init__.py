@@ -18,6 +18,7 @@ PACKAGES = (
     "inventory",
     "wallet",
     "payment",
+    "coupon",
 )
 
 
