@@ -19,6 +19,7 @@ PACKAGES = (
     "wallet",
     "payment",
     "coupon",
+    "signup",
 )
 
 
