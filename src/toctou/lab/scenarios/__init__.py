@@ -20,6 +20,7 @@ PACKAGES = (
     "payment",
     "coupon",
     "signup",
+    "counter",
 )
 
 
