@@ -21,6 +21,7 @@ PACKAGES = (
     "coupon",
     "signup",
     "counter",
+    "cart",
 )
 
 
