@@ -22,6 +22,7 @@ PACKAGES = (
     "signup",
     "counter",
     "cart",
+    "login",
 )
 
 
