@@ -25,6 +25,7 @@ __all__ = [
     "ResetOut",
     "ScenarioAuditOut",
     "ScenarioOut",
+    "ServedOut",
     "StrategyOut",
     "StrictIn",
     "error_response",
@@ -37,6 +38,13 @@ class StrictIn(BaseModel):
     """Base of every request body: an unknown field is a 422, never silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ServedOut(BaseModel):
+    """Base of a success body that says who served it and how many transactions it took."""
+
+    worker: int = Field(description="process id of the worker that served the request")
+    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class RejectedOut(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from toctou.lab.scenarios.cart.models import SKU_LENGTH
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import ServedOut, StrictIn
 
 __all__ = [
     "MAX_CART_ID",
@@ -71,20 +71,16 @@ class OrderOut(BaseModel):
     created_at: datetime
 
 
-class AddItemOut(BaseModel):
+class AddItemOut(ServedOut):
     status: Literal["added"] = "added"
     effect: str = Field(description="the item this request wrote, e.g. 'item 17'")
     item: ItemOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
-class CheckoutOut(BaseModel):
+class CheckoutOut(ServedOut):
     status: Literal["paid"] = "paid"
     effect: str = Field(description="the order this checkout wrote, e.g. 'order 17'")
     order: OrderOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class CartAudit(BaseModel):

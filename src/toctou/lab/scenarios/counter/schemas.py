@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import ServedOut, StrictIn
 
 __all__ = [
     "MAX_POST_ID",
@@ -71,12 +71,10 @@ class LikeRowOut(BaseModel):
     created_at: datetime
 
 
-class LikeOut(BaseModel):
+class LikeOut(ServedOut):
     status: Literal["liked"] = "liked"
     effect: str = Field(description="the like this wrote, e.g. 'like 17'")
     like: LikeRowOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class PostOut(BaseModel):

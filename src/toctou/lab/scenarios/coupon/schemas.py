@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import ServedOut, StrictIn
 
 __all__ = [
     "MAX_CODE_LENGTH",
@@ -76,12 +76,10 @@ class RedemptionOut(BaseModel):
     created_at: datetime
 
 
-class RedeemOut(BaseModel):
+class RedeemOut(ServedOut):
     status: Literal["redeemed"] = "redeemed"
     effect: str = Field(description="the redemption this wrote, e.g. 'redemption 17'")
     redemption: RedemptionOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class CodeOut(BaseModel):

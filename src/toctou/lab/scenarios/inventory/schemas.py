@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import ServedOut, StrictIn
 
 __all__ = [
     "MAX_ITEM_ID",
@@ -63,12 +63,10 @@ class OrderOut(BaseModel):
     created_at: datetime
 
 
-class PurchaseOut(BaseModel):
+class PurchaseOut(ServedOut):
     status: Literal["purchased"] = "purchased"
     effect: str = Field(description="the order this purchase wrote, e.g. 'order 17'")
     order: OrderOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class ItemOut(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from toctou.lab.scenarios.signup.models import EMAIL_LENGTH, USERNAME_LENGTH
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import ServedOut, StrictIn
 
 __all__ = [
     "Email",
@@ -66,15 +66,13 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class RegisterOut(BaseModel):
+class RegisterOut(ServedOut):
     status: Literal["registered"] = "registered"
     effect: str = Field(
         description="the row this sign-up wrote: 'user 17' (signup_users) or "
         "'unique user 17' (signup_unique_users)"
     )
     user: UserOut
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class TableState(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import ServedOut, StrictIn
 
 __all__ = [
     "MAX_ACCOUNTS",
@@ -90,20 +90,16 @@ class TransferRecord(BaseModel):
     created_at: datetime
 
 
-class WithdrawOut(BaseModel):
+class WithdrawOut(ServedOut):
     status: Literal["withdrawn"] = "withdrawn"
     effect: str = Field(description="the withdrawal this request wrote, e.g. 'withdrawal 17'")
     withdrawal: WithdrawalRecord
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
-class TransferOut(BaseModel):
+class TransferOut(ServedOut):
     status: Literal["transferred"] = "transferred"
     effect: str = Field(description="the transfer this request wrote, e.g. 'transfer 17'")
     transfer: TransferRecord
-    worker: int = Field(description="process id of the worker that served the request")
-    attempts: int = Field(description="transactions run; more than 1 means the strategy retried")
 
 
 class AccountOut(BaseModel):
