@@ -1,12 +1,13 @@
-"""Detection rate of each race technique against the lab's ``vulnerable`` strategy.
+"""Detection rate of each race technique against a scenario's ``vulnerable`` strategy.
 
 For every backend (SQLite, PostgreSQL), path (plain loopback, the jitter proxy), technique
 (naive, seed-style, last-byte, single-packet) and race window (``X-Race-Window-Ms`` 0, 0.1, 1,
-10): ``--rounds`` rounds of ``-n`` purchases of one item with stock 1. A round detects the race
-when the oracle finds a violation in it (more than one success, or a stock change that does not
-match the successes). The reset and the stock probe go straight to the lab; only the race goes
-through the proxy. One hypercorn lab per backend serves HTTP/1.1 and h2c, so every technique hits
-the same server.
+10): ``--rounds`` rounds of the scenario's race recipe from the lab's catalogue (``--scenario``,
+default inventory: purchases of one item with stock 1), with ``-n`` copies of its request. A
+round detects the race when the recipe's oracle finds a violation in it (more than one success,
+or a stock change that does not match the successes). The recipe's reset and probe go straight to
+the lab; only the race goes through the proxy. One hypercorn lab per backend serves HTTP/1.1 and
+h2c, so every technique hits the same server.
 
 ``-n`` defaults to 2, a double spend: the race is lost unless the two purchases overlap inside
 the server, so the detection rate measures how close together a technique lands them. With 20
@@ -21,7 +22,6 @@ scores 75 to 100% and the rate says little (BENCHMARKS.md keeps that run, ``-n 2
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toctou.engine import Oracle, Probe, RacePlan, RaceRequest, RaceResult, Technique, run_race
+from toctou.catalogue import RecipeInfo, fetch_catalogue, recipe_plan, scale_recipe
+from toctou.engine import RacePlan, RaceResult, Technique, run_race
 from toctou.lab.process import serve_lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,7 +39,6 @@ from jitterproxy import proxy_process
 
 TECHNIQUES: tuple[Technique, ...] = ("naive", "seed-style", "last-byte", "single-packet")
 WINDOWS_MS = (0.0, 0.1, 1.0, 10.0)
-JSON = (("Content-Type", "application/json"),)
 GOAL_RATE = 0.9
 POSTGRES_ENV = "TOCTOU_TEST_POSTGRES_URL"
 
@@ -48,7 +48,7 @@ class Args:
     rounds: int
     count: int
     windows: tuple[float, ...]
-    item_id: int
+    scenario: str
     postgres_url: str | None
     delay_ms: float
     jitter_ms: float
@@ -80,27 +80,18 @@ class Grid:
 # --- one run --------------------------------------------------------------------------------
 
 
-def _post(
-    url: str, payload: dict[str, int], headers: tuple[tuple[str, str], ...] = ()
-) -> RaceRequest:
-    return RaceRequest(url, "POST", (*JSON, *headers), json.dumps(payload).encode())
-
-
-def plan(race_url: str, lab_url: str, technique: Technique, window: float, args: Args) -> RacePlan:
-    """Race through ``race_url``; reset and probe straight at ``lab_url``."""
-    item = args.item_id
-    purchase = _post(
-        f"{race_url}/inventory/vulnerable/purchase",
-        {"item_id": item},
-        (("X-Race-Window-Ms", f"{window:g}"),),
-    )
-    oracle = Oracle(
-        expect_max_successes=1,
-        reset=_post(f"{lab_url}/lab/reset", {"item_id": item, "stock": 1}),
-        probe=Probe(RaceRequest(f"{lab_url}/inventory/items/{item}"), "$.stock"),
-    )
-    return RacePlan.repeat(
-        purchase, args.count, technique=technique, rounds=args.rounds, oracle=oracle
+def plan(
+    race_url: str, lab_url: str, recipe: RecipeInfo, technique: Technique, window: float, args: Args
+) -> RacePlan:
+    """Race the vulnerable strategy through ``race_url``; reset and probe go to ``lab_url``."""
+    return recipe_plan(
+        lab_url,
+        recipe,
+        "vulnerable",
+        window_ms=window,
+        technique=technique,
+        rounds=args.rounds,
+        race_url=race_url,
     )
 
 
@@ -116,10 +107,11 @@ def cell_of(result: RaceResult) -> Cell:
 
 def run_grid(backend: str, path: str, race_url: str, lab_url: str, args: Args) -> Grid:
     grid = Grid(backend, path)
+    recipe = scale_recipe(fetch_catalogue(lab_url)[args.scenario].race, args.count)
     clock = time.perf_counter()
     for technique in TECHNIQUES:
         for window in args.windows:
-            result = run_race(plan(race_url, lab_url, technique, window, args))
+            result = run_race(plan(race_url, lab_url, recipe, technique, window, args))
             grid.cells[technique, window] = cell_of(result)
     grid.seconds = time.perf_counter() - clock
     return grid
@@ -202,7 +194,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
         default=WINDOWS_MS,
         help="race windows in ms, comma-separated (default 0,0.1,1,10)",
     )
-    parser.add_argument("--item-id", type=int, default=9137, help="the item raced (default 9137)")
+    parser.add_argument(
+        "--scenario", default="inventory", help="the scenario raced (default inventory)"
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(POSTGRES_ENV),
@@ -213,11 +207,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     parser.add_argument("--seed", type=int, default=1, help="jitter proxy seed")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, 0 and 10 ms")
     ns = parser.parse_args(argv)
-    if not (1 <= ns.rounds <= 200 and 2 <= ns.count <= 100 and 9100 <= ns.item_id <= 9999):
-        parser.error("--rounds within 1..200, -n within 2..100, --item-id within 9100..9999")
+    if not (1 <= ns.rounds <= 200 and 2 <= ns.count <= 100):
+        parser.error("--rounds within 1..200, -n within 2..100")
     rounds, windows = (3, (0.0, 10.0)) if ns.quick else (ns.rounds, ns.windows)
     return Args(
-        rounds, ns.count, windows, ns.item_id, ns.postgres_url, ns.delay_ms, ns.jitter_ms, ns.seed
+        rounds, ns.count, windows, ns.scenario, ns.postgres_url, ns.delay_ms, ns.jitter_ms, ns.seed
     )
 
 
@@ -232,7 +226,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     grids = [g for name, url in backends for g in run_backend(name, url, args)]
     jitter = f"jitter proxy {args.delay_ms:g} ± {args.jitter_ms:g} ms per chunk"
     took = time.perf_counter() - clock
-    print(f"{args.count} purchases x {args.rounds} rounds per cell; {jitter}; {took:.0f} s\n")
+    print(
+        f"{args.scenario}: {args.count} requests x {args.rounds} rounds per cell; {jitter}; "
+        f"{took:.0f} s\n"
+    )
     for grid in grids:
         print(table(grid, args.windows) + "\n")
     print("\n".join(goal(grids)))

@@ -22,6 +22,7 @@ __all__ = [
     "StrategyInfo",
     "fetch_catalogue",
     "recipe_plan",
+    "scale_recipe",
 ]
 
 Holds = Literal["always", "one-worker", "never"]
@@ -109,6 +110,16 @@ def fetch_catalogue(base_url: str, *, timeout: float = 10.0) -> dict[str, Scenar
     return {s.name: s for s in listed}
 
 
+def scale_recipe(recipe: RecipeInfo, requests: int) -> RecipeInfo:
+    """The recipe with ``requests`` copies of its one request (``--buyers``)."""
+    if len(recipe.requests) != 1:
+        raise CatalogueError(
+            "this scenario's race mixes several requests, so its count cannot be set"
+        )
+    only = recipe.requests[0].model_copy(update={"count": requests})
+    return recipe.model_copy(update={"requests": (only,)})
+
+
 def _request(
     base_url: str, call: CallInfo, strategy: str, extra: tuple[tuple[str, str], ...] = ()
 ) -> RaceRequest:
@@ -134,14 +145,18 @@ def recipe_plan(
     window_ms: float | None = None,
     technique: Technique = "auto",
     rounds: int = 1,
+    race_url: str | None = None,
     **options: Any,
 ) -> RacePlan:
     """The engine's plan for ``recipe`` against ``strategy``: its requests (with
     ``X-Race-Window-Ms`` when ``window_ms`` is given), its reset before every round, its probe
-    and success rule. ``options`` go to ``RacePlan`` (``gate_wait_ms``, ``budget``, ...)."""
+    and success rule. The race goes to ``race_url`` when given (e.g. through a proxy), the reset
+    and probe always to ``base_url``. ``options`` go to ``RacePlan`` (``gate_wait_ms``, ...)."""
     window = (("X-Race-Window-Ms", f"{window_ms:g}"),) if window_ms is not None else ()
     requests = tuple(
-        _request(base_url, r, strategy, window) for r in recipe.requests for _ in range(r.count)
+        _request(race_url or base_url, r, strategy, window)
+        for r in recipe.requests
+        for _ in range(r.count)
     )
     probe = recipe.probe
     oracle = Oracle(

@@ -20,6 +20,7 @@ from toctou.catalogue import (
     StrategyInfo,
     fetch_catalogue,
     recipe_plan,
+    scale_recipe,
 )
 from toctou.engine import RaceResult, arun_race
 
@@ -29,7 +30,6 @@ __all__ = [
     "DemoResult",
     "demo_strategies",
     "run_demo",
-    "scale_recipe",
 ]
 
 DEMO_SCENARIO = "inventory"  # the seed's: ten buyers, one GPU
@@ -89,16 +89,6 @@ def demo_strategies(scenario: ScenarioInfo) -> list[str]:
 
 def _clean_fix(strategy: StrategyInfo) -> bool:
     return set(strategy.holds.values()) == {"always"} and strategy.errors is None
-
-
-def scale_recipe(recipe: RecipeInfo, requests: int) -> RecipeInfo:
-    """The recipe with ``requests`` copies of its one request (``--buyers``)."""
-    if len(recipe.requests) != 1:
-        raise CatalogueError(
-            "this scenario's race mixes several requests, so its count cannot be set"
-        )
-    only = recipe.requests[0].model_copy(update={"count": requests})
-    return recipe.model_copy(update={"requests": (only,)})
 
 
 async def run_demo(
