@@ -4,6 +4,7 @@ over all of them, and bad scenario names refused without changing anything."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -157,3 +158,31 @@ def test_strategies_lists_every_scenario(sqlite_lab: LabProcess) -> None:
     assert [(s["scenario"], s["name"]) for s in listed] == [
         (name, strategy) for name in NAMES for strategy in SCENARIOS[name].strategies
     ]
+
+
+WINDOW_S = 0.15
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_race_window_delays_every_strategy_of_every_recipe(
+    sqlite_lab: LabProcess, name: str
+) -> None:
+    """The first request of a recipe, sent alone after its reset, passes its check and then waits
+    out ``X-Race-Window-Ms`` before it commits (a lower bound: a sleep never ends early)."""
+    info = fetch_catalogue(sqlite_lab.base_url)[name]
+    for strategy in info.strategies:
+        for recipe in info.recipes().values():
+            plan = recipe_plan(
+                sqlite_lab.base_url, recipe, strategy.name, window_ms=WINDOW_S * 1000
+            )
+            reset = plan.oracle.reset
+            assert reset is not None
+            httpx.request(reset.method, reset.url, content=reset.body, headers=reset.headers)
+            first = plan.requests[0]
+            started = time.perf_counter()
+            reply = httpx.request(
+                first.method, first.url, content=first.body, headers=first.headers
+            )
+            took = time.perf_counter() - started
+            assert reply.status_code in recipe.success_statuses, (strategy.name, reply.text)
+            assert took >= WINDOW_S, (strategy.name, took)
