@@ -7,6 +7,7 @@ at two race windows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,11 +47,16 @@ class DemoResult:
     """Where the catalogue says the strategy holds, in words."""
     claimed_to_fail: bool
     """The catalogue says it fails on SQLite with one worker: what the demo runs."""
+    holds_everywhere: bool
+    """The catalogue says it holds on every backend with any number of workers."""
     window_ms: float
     technique: str
     protocol: str
     requests: int
     successes: int
+    success_statuses: tuple[int, ...]
+    effects: int
+    """Distinct effects the successful answers name (fewer than successes: some were replays)."""
     expect_max_successes: int | None
     rejected: int
     errors: int
@@ -118,6 +124,14 @@ async def run_demo(
     return results
 
 
+def _effect(body: str) -> str | None:
+    try:
+        named = json.loads(body).get("effect")
+    except (ValueError, AttributeError):
+        return None
+    return named if isinstance(named, str) else None
+
+
 def _result(
     info: ScenarioInfo,
     strategy: StrategyInfo,
@@ -135,11 +149,14 @@ def _result(
         strategy=strategy.name,
         claimed_safe=strategy.safe,
         claimed_to_fail=not strategy.holds_with("sqlite", 1),
+        holds_everywhere=set(strategy.holds.values()) == {"always"},
         window_ms=window_ms,
         technique=race.technique,
         protocol=race.protocol,
         requests=len(round_.attempts),
         successes=round_.successes,
+        success_statuses=recipe.success_statuses,
+        effects=len({e for a in round_.attempts if a.success and (e := _effect(a.body))}),
         expect_max_successes=recipe.expect_max_successes,
         rejected=sum(
             a.status is not None and 400 <= a.status < 500 and not a.success

@@ -186,3 +186,24 @@ def test_the_race_window_delays_every_strategy_of_every_recipe(
             took = time.perf_counter() - started
             assert reply.status_code in recipe.success_statuses, (strategy.name, reply.text)
             assert took >= WINDOW_S, (strategy.name, took)
+
+
+def test_an_empty_scenario_name_is_refused_not_read_as_all(sqlite_lab: LabProcess) -> None:
+    base = sqlite_lab.base_url
+    before = _audit(sqlite_lab)
+    assert httpx.post(f"{base}/lab/reset", json={"scenario": ""}).status_code == 422
+    empty = httpx.get(f"{base}/lab/audit", params={"scenario": ""})
+    assert empty.status_code == 404, empty.text
+    assert empty.json()["error"] == "unknown_scenario"
+    assert _audit(sqlite_lab) == before
+
+
+def test_openapi_documents_the_lab_error_shape_and_every_audit_parameter(
+    sqlite_lab: LabProcess,
+) -> None:
+    spec = httpx.get(f"{sqlite_lab.base_url}/openapi.json").json()
+    assert "HTTPValidationError" not in str(spec)
+    assert [name for name in spec["components"]["schemas"] if "__" in name] == []
+    documented = {p["name"] for p in spec["paths"]["/lab/audit"]["get"]["parameters"]}
+    for scenario in SCENARIOS.values():
+        assert set(scenario.audit_scope.model_fields) <= documented, scenario.name

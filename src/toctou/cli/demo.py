@@ -38,7 +38,14 @@ def render_result(result: DemoResult) -> Panel:
         if result.expect_max_successes is not None
         else ""
     )
-    lines.append(f"Successful: [bold]{result.successes}[/]{expected}")
+    statuses = result.success_statuses
+    counted = "" if all(200 <= s < 300 for s in statuses) else f" ({'/'.join(map(str, statuses))})"
+    replays = (
+        f", naming {result.effects} distinct effect(s): the others were replays"
+        if result.successes and result.effects < result.successes
+        else ""
+    )
+    lines.append(f"Successful{counted}: [bold]{result.successes}[/]{expected}{replays}")
     lines.append(f"Rejected: {result.rejected}   Errors: {result.errors}")
     if result.probe_path:
         lines.append(f"After: {result.probe_path} = {_value(result.probe_after)}")
@@ -49,10 +56,14 @@ def render_result(result: DemoResult) -> Panel:
             f"(it holds: {result.claimed_safe}): run it again, or widen the race window."
         )
         style = "yellow"
-    elif result.audit_holds:
+    elif result.audit_holds and result.holds_everywhere:
         lines.append("[bold green]SECURE.[/] The audit holds.")
         lines.append(f"  holds: {result.claimed_safe}")
         style = "green"
+    elif result.audit_holds:
+        lines.append("[bold green]SECURE HERE[/] (SQLite, one worker): the audit holds.")
+        lines.append(f"  [yellow]where it holds: {result.claimed_safe}[/]")
+        style = "yellow"
     else:
         lines.append(
             f"[bold red]RACE CONDITION DETECTED![/] Damage: {result.damage} {result.damage_unit}."
@@ -73,8 +84,10 @@ def render_demo(results: list[DemoResult]) -> Table:
     for column in ("window", "strategy", "successes", "damage", "arrival spread", "audit"):
         table.add_column(column)
     for r in results:
-        if r.audit_holds:
-            verdict = "[yellow]holds this time[/]" if r.claimed_to_fail else "[green]holds[/]"
+        if r.audit_holds and r.claimed_to_fail:
+            verdict = "[yellow]holds this time[/]"
+        elif r.audit_holds:
+            verdict = "[green]holds[/]" if r.holds_everywhere else "[yellow]holds here only[/]"
         else:
             verdict = f"[red]violated ({r.race_type or 'see above'})[/]"
         table.add_row(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
@@ -21,11 +21,11 @@ from toctou.lab import control
 from toctou.lab.admission import AdmissionMiddleware
 from toctou.lab.config import Settings
 from toctou.lab.db import Database, is_retryable, lock_for_init, open_database
-from toctou.lab.errors import NotFound, Rejected
+from toctou.lab.errors import ClientError, Rejected
 from toctou.lab.models import Base
 from toctou.lab.runtime import Lab
 from toctou.lab.scenarios import SCENARIOS
-from toctou.lab.schemas import RejectedOut, error_response
+from toctou.lab.schemas import ErrorOut, RejectedOut, error_response
 from toctou.lab.timing import ServerTimingMiddleware
 
 __all__ = ["create_app", "create_app_from_env", "prepare_database"]
@@ -76,6 +76,29 @@ class _LabApp(FastAPI):
         # the 500 of an unhandled exception carries the Server-Timing header too, and outside
         # admission, so a queued request's arrival is stamped when it arrived.
         return ServerTimingMiddleware(admitted)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema, with every 422 in the lab's one error shape, as it is answered
+        (FastAPI documents its own ``HTTPValidationError``, which the lab never sends)."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault(
+                "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    invalid = operation.get("responses", {}).get("422")
+                    if invalid and "HTTPValidationError" in str(invalid):
+                        invalid["description"] = "invalid_request: the details say which field"
+                        invalid["content"] = {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorOut"}
+                            }
+                        }
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+        return self.openapi_schema or {}
 
     def _database_free_paths(self) -> frozenset[str]:
         """Routes that never wait for a connection, so admission lets them straight through."""
@@ -136,9 +159,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         body = RejectedOut(reason=exc.reason, message=str(exc)).model_dump()
         return JSONResponse({**body, **exc.extra}, exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(status.HTTP_404_NOT_FOUND, exc.error, str(exc), valid=exc.valid)
+    @app.exception_handler(ClientError)
+    async def client_error(_: Request, exc: ClientError) -> JSONResponse:
+        return error_response(exc.status_code, exc.error, str(exc), valid=exc.valid)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -45,6 +45,26 @@ DATABASE_FREE_PATHS = frozenset(
 )
 
 
+def _audit_parameters() -> list[dict[str, Any]]:
+    """Every scenario's own audit parameters, for OpenAPI (the route reads them generically)."""
+    found: dict[str, dict[str, Any]] = {}
+    for scenario in SCENARIOS.values():
+        schema = scenario.audit_scope.model_json_schema()
+        for field, spec in schema.get("properties", {}).items():
+            entry = found.setdefault(
+                field,
+                {"name": field, "in": "query", "required": False, "schema": spec, "names": []},
+            )
+            entry["names"].append(scenario.name)
+    return [
+        {
+            **{k: v for k, v in entry.items() if k != "names"},
+            "description": "with scenario=" + " or ".join(entry["names"]) + ": narrows its audit",
+        }
+        for entry in found.values()
+    ]
+
+
 def _scope(model: type[BaseModel], fields: dict[str, Any], where: str) -> BaseModel:
     """Validate a scenario's own reset or audit fields; errors answer as any bad body does."""
     try:
@@ -115,7 +135,9 @@ async def reset_lab(
         scenario = SCENARIOS[DEFAULT_SCENARIO]
         async with lab.db.sessions() as session, session.begin():
             return (await _reset(session, scenario, fields)).model_dump(mode="json")
-    chosen = [get_scenario(wanted.scenario)] if wanted.scenario else list(SCENARIOS.values())
+    chosen = (
+        [get_scenario(wanted.scenario)] if wanted.scenario is not None else list(SCENARIOS.values())
+    )
     states: dict[str, dict[str, Any]] = {}
     async with lab.db.sessions() as session, session.begin():
         for scenario in chosen:
@@ -126,6 +148,7 @@ async def reset_lab(
 
 @router.get(
     "/lab/audit",
+    openapi_extra={"parameters": _audit_parameters()},
     responses={
         404: {"model": ErrorOut, "description": "unknown scenario, or a row its scope names"},
         422: {"model": ErrorOut, "description": "a parameter the scenario does not take"},
@@ -136,8 +159,8 @@ async def audit_lab(lab: LabDep, request: Request, scenario: str | None = None) 
     """Every invariant of every scenario (`?scenario=NAME` for one; its own parameters narrow
     it further, e.g. `?scenario=inventory&item_id=5`), whether it holds, and the damage done."""
     params = {k: v for k, v in request.query_params.items() if k != "scenario"}
-    name = scenario or (DEFAULT_SCENARIO if params else None)
-    chosen = [get_scenario(name)] if name else list(SCENARIOS.values())
+    name = DEFAULT_SCENARIO if scenario is None and params else scenario
+    chosen = [get_scenario(name)] if name is not None else list(SCENARIOS.values())
     audits: dict[str, ScenarioAuditOut] = {}
     async with lab.db.sessions() as session:
         for s in chosen:

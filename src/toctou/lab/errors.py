@@ -10,20 +10,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["LabError", "NotFound", "Rejected", "UnknownScenario", "UnknownStrategy"]
+__all__ = [
+    "ClientError",
+    "Invalid",
+    "LabError",
+    "NotFound",
+    "Rejected",
+    "UnknownScenario",
+    "UnknownStrategy",
+]
 
 
 class LabError(Exception):
     """Base of the lab's business outcomes."""
 
 
-class NotFound(LabError):
-    """404 with a stable ``error`` code: ``item_not_found``, ``account_not_found``, ..."""
+class ClientError(LabError):
+    """A request the lab cannot act on, answered in the one error shape with a stable ``error``
+    code (``ErrorOut``: ``{"error", "message", "valid"?}``)."""
+
+    status_code = 400
 
     def __init__(self, error: str, message: str, valid: Sequence[str] | None = None) -> None:
         super().__init__(message)
         self.error = error
         self.valid = list(valid) if valid is not None else None
+
+
+class NotFound(ClientError):
+    """404: ``item_not_found``, ``account_not_found``, ``unknown_strategy``, ..."""
+
+    status_code = 404
+
+
+class Invalid(ClientError):
+    """422 for a request that is well-formed but cannot be meant, e.g. ``key_reused``."""
+
+    status_code = 422
 
 
 class UnknownStrategy(NotFound):
@@ -45,7 +68,8 @@ class Rejected(LabError):
     up, a name taken, too many attempts, or a retrying strategy that gave up (``contention``).
 
     Answered as ``{"status": "rejected", "reason": ..., "message": ...}`` with ``status_code``
-    (409 unless said otherwise, e.g. 429 for a rate limit), ``headers`` and any ``extra`` fields.
+    (409 unless said otherwise: 429 for a rate limit, 401 for a wrong password), ``headers``
+    and any ``extra`` fields.
     """
 
     def __init__(

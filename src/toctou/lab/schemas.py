@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "ErrorOut",
     "HealthOut",
     "InvariantOut",
+    "Printable",
     "ProbeOut",
     "RecipeOut",
     "RecipeRequestOut",
@@ -32,6 +33,20 @@ __all__ = [
 ]
 
 HoldsOut = Literal["always", "one-worker", "never"]
+
+
+def _printable(value: str) -> str:
+    # No control characters (PostgreSQL refuses NUL in text; a tab or a BOM in a name is a client
+    # bug), no lone surrogates (no encoding stores them), and not only spaces.
+    if not value.isprintable():
+        raise ValueError("must contain printable characters only")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Printable = AfterValidator(_printable)
+"""For every text a client sends: ``Annotated[str, Field(...), Printable]``."""
 
 
 class StrictIn(BaseModel):
@@ -103,7 +118,7 @@ class ResetIn(BaseModel):
         },
     )
 
-    scenario: Annotated[str | None, Field(strict=True, max_length=64)] = None
+    scenario: Annotated[str | None, Field(strict=True, min_length=1, max_length=64)] = None
 
 
 class ResetOut(BaseModel):

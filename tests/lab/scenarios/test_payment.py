@@ -177,7 +177,8 @@ def test_the_same_key_with_another_body_is_422_key_reused(
     before = audit(lab), key_view(lab, "reused")
     reply = charge(lab, strategy, "reused", **other)
     assert reply.status_code == 422, reply.text
-    assert reply.json()["reason"] == "key_reused"
+    assert reply.json()["error"] == "key_reused"
+    assert set(reply.json()) == {"error", "message"}
     assert (audit(lab), key_view(lab, "reused")) == before
     assert charge(lab, strategy, "reused").content == first.content  # the key still replays
 
@@ -364,3 +365,18 @@ def test_a_body_that_is_not_a_charge_is_4xx(unchanged: LabProcess, body: bytes) 
     )
     assert reply.status_code in (400, 422), reply.text
     assert reply.json()["error"] in ("malformed_json", "invalid_request")
+
+
+def test_two_idempotency_keys_in_one_request_are_422_and_charge_nothing(
+    sqlite_lab: LabProcess,
+) -> None:
+    before = httpx.get(f"{sqlite_lab.base_url}/lab/audit", params={"scenario": "payment"}).json()
+    reply = httpx.post(
+        f"{sqlite_lab.base_url}/payment/key-row/charge",
+        json={"account_id": 1, "amount_cents": 100},
+        headers=[("Idempotency-Key", "a1"), ("Idempotency-Key", "a2")],
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"] == "invalid_request"
+    after = httpx.get(f"{sqlite_lab.base_url}/lab/audit", params={"scenario": "payment"}).json()
+    assert after == before

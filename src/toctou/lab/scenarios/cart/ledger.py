@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from toctou.lab.errors import NotFound
 from toctou.lab.scenario import Audit, Check, NoScope
 from toctou.lab.scenarios.cart.models import OPEN, Cart, CartItem, CartOrder
-from toctou.lab.scenarios.cart.schemas import CartAudit, CartOut, CartState, ItemOut, OrderOut
+from toctou.lab.scenarios.cart.schemas import (
+    CartAudit,
+    CartItemOut,
+    CartOrderOut,
+    CartOut,
+    CartState,
+)
 
 __all__ = [
     "INVARIANTS",
@@ -132,8 +138,8 @@ async def read_cart(session: AsyncSession, cart_id: int) -> CartOut:
     return CartOut(
         **view.out().model_dump(),
         version=view.version,
-        items=[ItemOut.model_validate(i, from_attributes=True) for i in items],
-        orders=[OrderOut.model_validate(o, from_attributes=True) for o in orders],
+        items=[CartItemOut.model_validate(i, from_attributes=True) for i in items],
+        orders=[CartOrderOut.model_validate(o, from_attributes=True) for o in orders],
     )
 
 

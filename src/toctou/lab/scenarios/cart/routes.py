@@ -14,11 +14,11 @@ from toctou.lab.scenarios.cart.schemas import (
     MAX_CART_ID,
     AddItemIn,
     AddItemOut,
+    CartItemOut,
+    CartOrderOut,
     CartOut,
     CheckoutIn,
     CheckoutOut,
-    ItemOut,
-    OrderOut,
 )
 from toctou.lab.scenarios.cart.strategies import STRATEGIES, AddItem, Checkout
 from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, RejectedOut
@@ -57,7 +57,7 @@ async def add_item(
     assert isinstance(item, CartItem)
     return AddItemOut(
         effect=f"item {item.id}",
-        item=ItemOut.model_validate(item, from_attributes=True),
+        item=CartItemOut.model_validate(item, from_attributes=True),
         worker=lab.worker,
         attempts=done.attempts,
     )
@@ -89,7 +89,7 @@ async def checkout(
     assert isinstance(order, CartOrder)
     return CheckoutOut(
         effect=f"order {order.id}",
-        order=OrderOut.model_validate(order, from_attributes=True),
+        order=CartOrderOut.model_validate(order, from_attributes=True),
         worker=lab.worker,
         attempts=done.attempts,
     )

@@ -16,12 +16,12 @@ __all__ = [
     "AddItemIn",
     "AddItemOut",
     "CartAudit",
+    "CartItemOut",
+    "CartOrderOut",
     "CartOut",
     "CartState",
     "CheckoutIn",
     "CheckoutOut",
-    "ItemOut",
-    "OrderOut",
 ]
 
 MAX_CART_ID = 2**31 - 1
@@ -53,7 +53,7 @@ class CheckoutIn(StrictIn):
     cart_id: CartId
 
 
-class ItemOut(BaseModel):
+class CartItemOut(BaseModel):
     id: int
     cart_id: int
     sku: str
@@ -62,7 +62,7 @@ class ItemOut(BaseModel):
     created_at: datetime
 
 
-class OrderOut(BaseModel):
+class CartOrderOut(BaseModel):
     id: int
     cart_id: int
     amount_cents: int = Field(description="what the checkout charged")
@@ -74,13 +74,13 @@ class OrderOut(BaseModel):
 class AddItemOut(ServedOut):
     status: Literal["added"] = "added"
     effect: str = Field(description="the item this request wrote, e.g. 'item 17'")
-    item: ItemOut
+    item: CartItemOut
 
 
 class CheckoutOut(ServedOut):
     status: Literal["paid"] = "paid"
     effect: str = Field(description="the order this checkout wrote, e.g. 'order 17'")
-    order: OrderOut
+    order: CartOrderOut
 
 
 class CartAudit(BaseModel):
@@ -96,8 +96,8 @@ class CartAudit(BaseModel):
 
 class CartOut(CartAudit):
     version: int
-    items: list[ItemOut]
-    orders: list[OrderOut]
+    items: list[CartItemOut]
+    orders: list[CartOrderOut]
 
 
 class CartState(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from toctou.lab.schemas import ServedOut, StrictIn
+from toctou.lab.schemas import Printable, ServedOut, StrictIn
 
 __all__ = [
     "MAX_POST_ID",
@@ -23,18 +23,11 @@ __all__ = [
 MAX_POST_ID = 2**31 - 1
 
 
-def _printable(value: str) -> str:
-    # No control characters (PostgreSQL refuses NUL in text) and no lone surrogates (no encoding).
-    if not value.isprintable():
-        raise ValueError("must contain printable characters only")
-    return value
-
-
 PostId = Annotated[int, Field(strict=True, ge=1, le=MAX_POST_ID)]
 User = Annotated[
     str,
     Field(strict=True, min_length=1, max_length=64, examples=["ada"]),
-    AfterValidator(_printable),
+    Printable,
 ]
 
 
@@ -52,9 +45,7 @@ class ResetScope(StrictIn):
     """
 
     post_id: PostId | None = None
-    title: Annotated[
-        str | None, Field(strict=True, min_length=1, max_length=120), AfterValidator(_printable)
-    ] = None
+    title: Annotated[str | None, Field(strict=True, min_length=1, max_length=120), Printable] = None
 
 
 class AuditScope(StrictIn):

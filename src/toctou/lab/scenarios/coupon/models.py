@@ -5,20 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from toctou.lab.models import Base
+from toctou.lab.models import Base, text_column
 
-__all__ = ["CouponCode", "Redemption", "text_column"]
-
-
-def text_column(length: int) -> String:
-    """``VARCHAR(length)`` compared byte for byte on every backend: MariaDB's default collation
-    ignores case and trailing spaces, so 'welcome10 ' would redeem 'WELCOME10' there only."""
-    return String(length).with_variant(
-        mysql.VARCHAR(length, collation="utf8mb4_nopad_bin"), "mysql", "mariadb"
-    )
+__all__ = ["CouponCode", "Redemption"]
 
 
 class CouponCode(Base):

@@ -18,13 +18,13 @@ from toctou.lab.scenarios.coupon.schemas import (
     RedemptionOut,
 )
 from toctou.lab.scenarios.coupon.strategies import STRATEGIES, Redeem
-from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, RejectedOut
+from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, Printable, RejectedOut
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["coupon"])
 
-CodePath = Annotated[str, Path(min_length=1, max_length=MAX_CODE_LENGTH)]
+CodePath = Annotated[str, Path(min_length=1, max_length=MAX_CODE_LENGTH), Printable]
 
 
 @router.post(

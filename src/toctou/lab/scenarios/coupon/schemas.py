@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from toctou.lab.schemas import ServedOut, StrictIn
+from toctou.lab.schemas import Printable, ServedOut, StrictIn
 
 __all__ = [
     "MAX_CODE_LENGTH",
@@ -24,21 +24,12 @@ MAX_CODE_LENGTH = 32
 MAX_USES = 1_000_000
 
 
-def _printable(value: str) -> str:
-    # No control characters (PostgreSQL refuses NUL in text) and no lone surrogates (no encoding).
-    if not value.isprintable():
-        raise ValueError("must contain printable characters only")
-    return value
-
-
 Code = Annotated[
     str,
     Field(strict=True, min_length=1, max_length=MAX_CODE_LENGTH, examples=["WELCOME10"]),
-    AfterValidator(_printable),
+    Printable,
 ]
-OrderRef = Annotated[
-    str, Field(strict=True, min_length=1, max_length=64), AfterValidator(_printable)
-]
+OrderRef = Annotated[str, Field(strict=True, min_length=1, max_length=64), Printable]
 MaxUses = Annotated[int, Field(strict=True, ge=1, le=MAX_USES)]
 
 
@@ -62,9 +53,7 @@ class ResetScope(StrictIn):
 class AuditScope(StrictIn):
     """Narrow the audit to one code (``?scenario=coupon&code=WELCOME10``)."""
 
-    code: Annotated[
-        str | None, Field(min_length=1, max_length=MAX_CODE_LENGTH), AfterValidator(_printable)
-    ] = None
+    code: Annotated[str | None, Field(min_length=1, max_length=MAX_CODE_LENGTH), Printable] = None
 
 
 class RedemptionOut(BaseModel):

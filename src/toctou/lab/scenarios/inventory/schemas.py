@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from toctou.lab.schemas import ServedOut, StrictIn
+from toctou.lab.schemas import Printable, ServedOut, StrictIn
 
 __all__ = [
     "MAX_ITEM_ID",
@@ -34,7 +34,7 @@ class PurchaseIn(StrictIn):
 
     item_id: ItemId = 1
     quantity: Quantity = 1
-    buyer: Annotated[str | None, Field(strict=True, max_length=64)] = None
+    buyer: Annotated[str | None, Field(strict=True, min_length=1, max_length=64), Printable] = None
 
 
 class ResetScope(StrictIn):
@@ -45,7 +45,7 @@ class ResetScope(StrictIn):
 
     item_id: ItemId | None = None
     stock: Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)] = 1
-    name: Annotated[str | None, Field(strict=True, min_length=1, max_length=120)] = None
+    name: Annotated[str | None, Field(strict=True, min_length=1, max_length=120), Printable] = None
 
 
 class AuditScope(StrictIn):

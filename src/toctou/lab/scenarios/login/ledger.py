@@ -20,7 +20,7 @@ from toctou.lab.scenarios.login.policy import (
     utcnow,
     window_open,
 )
-from toctou.lab.scenarios.login.schemas import LoginState, ResetScope, UserOut
+from toctou.lab.scenarios.login.schemas import LoginState, LoginUserOut, ResetScope
 
 __all__ = ["INVARIANTS", "UserNotFound", "audit", "over_limit", "read_user", "reset", "seed"]
 
@@ -50,8 +50,8 @@ def over_limit(user: User, checks: Iterable[tuple[bool, datetime]]) -> int:
     return over
 
 
-def _user_out(user: User, checks: list[tuple[bool, datetime]]) -> UserOut:
-    return UserOut(
+def _user_out(user: User, checks: list[tuple[bool, datetime]]) -> LoginUserOut:
+    return LoginUserOut(
         username=user.username,
         failures=user.failures if window_open(user.window_started_at, utcnow()) else 0,
         window_started_at=user.window_started_at,
@@ -75,7 +75,7 @@ async def _checks(
     return found
 
 
-async def read_user(session: AsyncSession, username: str) -> UserOut:
+async def read_user(session: AsyncSession, username: str) -> LoginUserOut:
     user = await session.get(User, username)
     if user is None:
         raise UserNotFound(username)

@@ -10,7 +10,7 @@ from toctou.lab.deps import LabDep, RaceWindowDep
 from toctou.lab.scenario import pick
 from toctou.lab.scenarios.login.ledger import read_user
 from toctou.lab.scenarios.login.models import USERNAME_LENGTH
-from toctou.lab.scenarios.login.schemas import USERNAME_PATTERN, LoginIn, LoginOut, UserOut
+from toctou.lab.scenarios.login.schemas import USERNAME_PATTERN, LoginIn, LoginOut, LoginUserOut
 from toctou.lab.scenarios.login.strategies import STRATEGIES, Login
 from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, RejectedOut
 
@@ -70,7 +70,7 @@ async def get_user(
     username: Annotated[
         str, Path(min_length=1, max_length=USERNAME_LENGTH, pattern=USERNAME_PATTERN)
     ],
-) -> UserOut:
+) -> LoginUserOut:
     """The account's failure count and window, and its checks since the reset."""
     async with lab.db.sessions() as session:
         return await read_user(session, username)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from toctou.lab.scenarios.login.models import USERNAME_LENGTH
 from toctou.lab.scenarios.login.policy import LIMIT, WINDOW
-from toctou.lab.schemas import StrictIn
+from toctou.lab.schemas import Printable, StrictIn
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
@@ -17,8 +17,8 @@ __all__ = [
     "LoginIn",
     "LoginOut",
     "LoginState",
+    "LoginUserOut",
     "ResetScope",
-    "UserOut",
 ]
 
 MAX_PASSWORD_LENGTH = 128
@@ -33,7 +33,9 @@ class LoginIn(StrictIn):
     """A login: who, and the password to check."""
 
     username: Username
-    password: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+    password: Annotated[
+        str, Field(strict=True, min_length=1, max_length=MAX_PASSWORD_LENGTH), Printable
+    ]
 
 
 class LoginOut(BaseModel):
@@ -51,7 +53,7 @@ class ResetScope(StrictIn):
     window_age_s: Annotated[int, Field(strict=True, ge=0, le=86_400)] = 0
 
 
-class UserOut(BaseModel):
+class LoginUserOut(BaseModel):
     username: str
     failures: int = Field(description="failed checks counted in the open window")
     window_started_at: datetime | None = Field(description="naive UTC; None: no window open")
@@ -63,5 +65,5 @@ class UserOut(BaseModel):
 class LoginState(BaseModel):
     limit: int = LIMIT
     window_s: int = int(WINDOW.total_seconds())
-    users: list[UserOut]
+    users: list[LoginUserOut]
     checks_total: int

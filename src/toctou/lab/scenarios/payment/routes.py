@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response, status
+from fastapi import APIRouter, Header, Path, Request, Response, status
 
 from toctou.lab.deps import LabDep, RaceWindowDep
+from toctou.lab.errors import Invalid
 from toctou.lab.scenario import pick
 from toctou.lab.scenarios.payment.ledger import read_key
 from toctou.lab.scenarios.payment.models import KEY_LENGTH
@@ -43,17 +44,21 @@ IdempotencyKeyHeader = Annotated[
             "true`",
         },
         404: {"model": ErrorOut, "description": "unknown strategy or account"},
-        409: {"model": RejectedOut, "description": "in_progress, or contention"},
+        409: {
+            "model": RejectedOut,
+            "description": "contention; in_progress only if the key was reset while in use",
+        },
         422: {
             "model": ErrorOut,
-            "description": "invalid body, race window or Idempotency-Key (invalid_request); "
-            "the key reused with another body (RejectedOut, reason key_reused)",
+            "description": "invalid body, race window or Idempotency-Key, or more than one "
+            "Idempotency-Key (invalid_request); the key reused with another body (key_reused)",
         },
         **ADMISSION_RESPONSES,
     },
 )
 async def charge(
     lab: LabDep,
+    request: Request,
     strategy: str,
     body: ChargeIn,
     idempotency_key: IdempotencyKeyHeader,
@@ -67,6 +72,8 @@ async def charge(
     reused key; Stripe refuses it too): it is a client bug, not a retry. Only the fixed
     strategies keep these promises; see `GET /scenarios/payment`.
     """
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        raise Invalid("invalid_request", "send one Idempotency-Key header, not several")
     chosen = pick(STRATEGIES, strategy)
     answer = await chosen.run(
         lab,

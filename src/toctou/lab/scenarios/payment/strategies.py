@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from toctou.lab.db import is_unique_violation
-from toctou.lab.errors import Rejected
+from toctou.lab.errors import Invalid, Rejected
 from toctou.lab.runtime import Lab
 from toctou.lab.scenario import Claim, Strategy, strategies
 from toctou.lab.scenarios.payment.ledger import AccountNotFound, charge_body
@@ -50,11 +50,9 @@ class Answer:
     replayed: bool = False
 
 
-def _key_reused(payment: Payment) -> Rejected:
-    return Rejected(
-        "key_reused",
-        f"Idempotency-Key {payment.key!r} was used with another account or amount",
-        status_code=422,
+def _key_reused(payment: Payment) -> Invalid:
+    return Invalid(
+        "key_reused", f"Idempotency-Key {payment.key!r} was used with another account or amount"
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from toctou.lab.models import Base
+from toctou.lab.models import Base, text_column
 
 __all__ = ["EMAIL_LENGTH", "USERNAME_LENGTH", "Account", "UniqueUser", "User"]
 
@@ -19,8 +19,8 @@ class Account:
     """The columns both tables share."""
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH))
-    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
+    username: Mapped[str] = mapped_column(text_column(USERNAME_LENGTH))
+    email: Mapped[str] = mapped_column(text_column(EMAIL_LENGTH))
     strategy: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

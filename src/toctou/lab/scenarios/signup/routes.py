@@ -10,9 +10,9 @@ from sqlalchemy import select
 from toctou.lab.deps import LabDep, RaceWindowDep
 from toctou.lab.scenario import pick
 from toctou.lab.scenarios.signup.models import EMAIL_LENGTH, TABLES, USERNAME_LENGTH, UniqueUser
-from toctou.lab.scenarios.signup.schemas import RegisterIn, RegisterOut, UserOut
+from toctou.lab.scenarios.signup.schemas import RegisterIn, RegisterOut, SignupUserOut
 from toctou.lab.scenarios.signup.strategies import STRATEGIES, Registration
-from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, RejectedOut
+from toctou.lab.schemas import ADMISSION_RESPONSES, ErrorOut, Printable, RejectedOut
 
 __all__ = ["router"]
 
@@ -44,7 +44,7 @@ async def register(
     prefix = "unique user" if account.table == UniqueUser.__tablename__ else "user"
     return RegisterOut(
         effect=f"{prefix} {account.id}",
-        user=UserOut.model_validate(account, from_attributes=True),
+        user=SignupUserOut.model_validate(account, from_attributes=True),
         worker=lab.worker,
         attempts=made.attempts,
     )
@@ -56,11 +56,11 @@ async def list_users(
     username: Annotated[
         str | None, Query(min_length=1, max_length=USERNAME_LENGTH, pattern=r"^[A-Za-z0-9_.-]+$")
     ] = None,
-    email: Annotated[str | None, Query(min_length=1, max_length=EMAIL_LENGTH)] = None,
+    email: Annotated[str | None, Query(min_length=1, max_length=EMAIL_LENGTH), Printable] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> list[UserOut]:
+) -> list[SignupUserOut]:
     """The accounts in both tables (narrowed to a username and/or an email), oldest first."""
-    found: list[UserOut] = []
+    found: list[SignupUserOut] = []
     async with lab.db.sessions() as session:
         for model in TABLES:
             query = select(model.id, model.username, model.email, model.strategy, model.created_at)
@@ -70,7 +70,7 @@ async def list_users(
                 query = query.where(model.email == email.lower())
             rows = await session.execute(query.order_by(model.id).limit(limit))
             found.extend(
-                UserOut(
+                SignupUserOut(
                     id=id_,
                     username=name,
                     email=mail,

@@ -8,15 +8,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from toctou.lab.scenarios.signup.models import EMAIL_LENGTH, USERNAME_LENGTH
-from toctou.lab.schemas import ServedOut, StrictIn
+from toctou.lab.schemas import Printable, ServedOut, StrictIn
 
 __all__ = [
     "Email",
     "RegisterIn",
     "RegisterOut",
     "SignupState",
+    "SignupUserOut",
     "TableState",
-    "UserOut",
     "Username",
 ]
 
@@ -25,8 +25,11 @@ Table = Literal["signup_users", "signup_unique_users"]
 
 def _email(value: str) -> str:
     local, at, domain = value.partition("@")
-    if not at or not local or not domain or "@" in domain or any(c.isspace() for c in value):
-        raise ValueError("an email is one '@' between a non-empty name and domain, no spaces")
+    labels = domain.split(".")
+    if not at or not local or "@" in domain or any(c.isspace() for c in value):
+        raise ValueError("an email is one '@' between a non-empty name and a domain, no spaces")
+    if len(labels) < 2 or not all(labels):
+        raise ValueError("an email's domain has a dot between non-empty labels, e.g. example.org")
     return value.lower()
 
 
@@ -46,6 +49,7 @@ Username = Annotated[
 Email = Annotated[
     str,
     Field(strict=True, min_length=3, max_length=EMAIL_LENGTH, description="stored lowercased"),
+    Printable,
     AfterValidator(_email),
 ]
 
@@ -57,7 +61,7 @@ class RegisterIn(StrictIn):
     email: Email
 
 
-class UserOut(BaseModel):
+class SignupUserOut(BaseModel):
     id: int
     username: str
     email: str
@@ -72,7 +76,7 @@ class RegisterOut(ServedOut):
         description="the row this sign-up wrote: 'user 17' (signup_users) or "
         "'unique user 17' (signup_unique_users)"
     )
-    user: UserOut
+    user: SignupUserOut
 
 
 class TableState(BaseModel):

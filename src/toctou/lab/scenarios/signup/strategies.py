@@ -147,8 +147,8 @@ STRATEGIES = strategies(
             "BEGIN IMMEDIATE (lab.db.locking_sessions), which serialises every sign-up; "
             "databases.md's 'FOR UPDATE dropped' row (50 duplicates) is a bare "
             "with_for_update(), which SQLite renders as nothing",
-            errors="MariaDB: the requests that lose a deadlock (1213; most of them when they "
-            "all check before anyone inserts) answer 503 database_busy",
+            errors="MariaDB: the requests that lose a gap-lock deadlock (1213) answer 503 "
+            "database_busy (measured: 9 of 50 over 5 rounds of 10 at a 50 ms window)",
         ),
     ),
     Strategy(
