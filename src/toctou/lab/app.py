@@ -141,9 +141,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # Control first: /health is matched before the scenarios' routes, however many there are.
+    app.include_router(control.router)
     for scenario in SCENARIOS.values():
         app.include_router(scenario.router)
-    app.include_router(control.router)
     _add_error_handlers(app)
     return app
 
