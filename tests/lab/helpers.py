@@ -73,16 +73,30 @@ def race(
     )
 
 
-def audit(lab: LabProcess, item_id: int | None = None) -> dict[str, Any]:
-    """The inventory's audit (narrowed to one item when given), with its state's fields at the
-    top: ``holds``, ``damage``, ``invariants``, ``items``, ``orders_total``."""
-    params: dict[str, str | int] = {"scenario": "inventory"}
-    if item_id is not None:
-        params["item_id"] = item_id
-    reply = httpx.get(f"{lab.base_url}/lab/audit", params=params)
+def reset_scenario(lab: LabProcess, scenario: str, **fields: Any) -> dict[str, Any]:
+    """``POST /lab/reset {"scenario": scenario, ...fields}``; the scenario's state after it."""
+    reply = httpx.post(
+        f"{lab.base_url}/lab/reset", json={"scenario": scenario, **fields}, timeout=30
+    )
     assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["inventory"]
+    state: dict[str, Any] = reply.json()["scenarios"][scenario]
+    return state
+
+
+def audit_scenario(lab: LabProcess, scenario: str, **params: Any) -> dict[str, Any]:
+    """One scenario's audit (narrowed by its own ``params``), with its state's fields at the top:
+    ``holds``, ``damage``, ``effects``, ``invariants`` and, e.g., ``items``, ``orders_total``."""
+    reply = httpx.get(
+        f"{lab.base_url}/lab/audit", params={"scenario": scenario, **params}, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    found: dict[str, Any] = reply.json()["scenarios"][scenario]
     return {**found, **found["state"]}
+
+
+def audit(lab: LabProcess, item_id: int | None = None) -> dict[str, Any]:
+    """The inventory's audit, narrowed to one item when given."""
+    return audit_scenario(lab, "inventory", **({} if item_id is None else {"item_id": item_id}))
 
 
 def order_ids(lab: LabProcess, item_id: int) -> list[int]:

@@ -11,10 +11,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
+from tests.lab.helpers import audit_scenario
 from toctou.catalogue import RecipeInfo, ScenarioInfo, StrategyInfo, fetch_catalogue, recipe_plan
 from toctou.engine import RaceResult, run_race
 from toctou.lab.process import LabProcess
@@ -47,13 +47,6 @@ def catalogue(lab: LabProcess) -> dict[str, ScenarioInfo]:
     return fetch_catalogue(lab.base_url)
 
 
-def scenario_audit(lab: LabProcess, scenario: str) -> dict[str, Any]:
-    reply = httpx.get(f"{lab.base_url}/lab/audit", params={"scenario": scenario}, timeout=30)
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"][scenario]
-    return found
-
-
 def race_round(
     lab: LabProcess, scenario: str, recipe: RecipeInfo, strategy: str, window_ms: float
 ) -> tuple[RaceResult, dict[str, Any]]:
@@ -64,7 +57,7 @@ def race_round(
     result = run_race(plan)
     assert result.rounds, result.verdict.summary
     assert result.rounds[0].reset_error is None, result.verdict.summary
-    return result, scenario_audit(lab, scenario)
+    return result, audit_scenario(lab, scenario)
 
 
 def _json(text: str) -> Any:

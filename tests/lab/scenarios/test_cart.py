@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
-from tests.lab.helpers import Reply
+from tests.lab.helpers import Reply, audit_scenario, reset_scenario
 from toctou.engine import RacePlan, RaceRequest, run_race
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.cart.ledger import SEED_ITEMS
@@ -28,15 +28,11 @@ def post(lab: LabProcess, path: str, **kwargs: Any) -> httpx.Response:
 
 
 def reset(lab: LabProcess) -> None:
-    reply = post(lab, "/lab/reset", json={"scenario": "cart"})
-    assert reply.status_code == 200, reply.text
+    reset_scenario(lab, "cart")
 
 
 def audit(lab: LabProcess) -> dict[str, Any]:
-    reply = httpx.get(f"{lab.base_url}/lab/audit", params={"scenario": "cart"}, timeout=30)
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["cart"]
-    return found
+    return audit_scenario(lab, "cart")
 
 
 def cart(lab: LabProcess, cart_id: int = 1) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
-from tests.lab.helpers import send_together
+from tests.lab.helpers import audit_scenario, reset_scenario, send_together
 from toctou.catalogue import fetch_catalogue, recipe_plan
 from toctou.engine import run_race
 from toctou.lab.process import LabProcess
@@ -27,22 +27,13 @@ def post(lab: LabProcess, path: str, **kwargs: Any) -> httpx.Response:
 
 
 def reset(lab: LabProcess, **fields: Any) -> dict[str, Any]:
-    reply = post(lab, "/lab/reset", json={"scenario": "counter", **fields})
-    assert reply.status_code == 200, reply.text
-    state: dict[str, Any] = reply.json()["scenarios"]["counter"]
-    return state
+    return reset_scenario(lab, "counter", **fields)
 
 
 def audit(lab: LabProcess, **params: int) -> dict[str, Any]:
-    """The counter audit, with its state's fields at the top: ``holds``, ``damage``, ``effects``,
-    ``invariants``, ``posts``, ``likes_total``; ``checks`` maps invariant names to holds."""
-    reply = httpx.get(
-        f"{lab.base_url}/lab/audit", params={"scenario": "counter", **params}, timeout=30
-    )
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["counter"]
-    checks = {i["name"]: i["holds"] for i in found["invariants"]}
-    return {**found, **found["state"], "checks": checks}
+    """The counter audit (``audit_scenario``); ``checks`` maps invariant names to holds."""
+    found = audit_scenario(lab, "counter", **params)
+    return {**found, "checks": {i["name"]: i["holds"] for i in found["invariants"]}}
 
 
 def post_state(lab: LabProcess, post_id: int) -> dict[str, Any]:

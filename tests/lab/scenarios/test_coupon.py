@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
-from tests.lab.helpers import send_together
+from tests.lab.helpers import audit_scenario, reset_scenario, send_together
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.coupon.strategies import STRATEGIES
 
@@ -22,21 +22,11 @@ def post(lab: LabProcess, path: str, **kwargs: Any) -> httpx.Response:
 
 
 def reset(lab: LabProcess, **fields: Any) -> dict[str, Any]:
-    reply = post(lab, "/lab/reset", json={"scenario": "coupon", **fields})
-    assert reply.status_code == 200, reply.text
-    state: dict[str, Any] = reply.json()["scenarios"]["coupon"]
-    return state
+    return reset_scenario(lab, "coupon", **fields)
 
 
 def audit(lab: LabProcess, **params: str) -> dict[str, Any]:
-    """The coupon audit, with its state's fields at the top: ``holds``, ``damage``, ``effects``,
-    ``invariants``, ``codes``, ``redemptions_total``."""
-    reply = httpx.get(
-        f"{lab.base_url}/lab/audit", params={"scenario": "coupon", **params}, timeout=30
-    )
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["coupon"]
-    return {**found, **found["state"]}
+    return audit_scenario(lab, "coupon", **params)
 
 
 def code_state(lab: LabProcess, code: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
+from tests.lab.helpers import audit_scenario, reset_scenario
 from toctou.engine import RacePlan, RaceRequest, run_race
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.login.policy import SEED_PASSWORD
@@ -34,20 +35,11 @@ def login(
 
 
 def reset(lab: LabProcess, **fields: int) -> dict[str, Any]:
-    reply = httpx.post(
-        f"{lab.base_url}/lab/reset", json={"scenario": "login", **fields}, timeout=30
-    )
-    assert reply.status_code == 200, reply.text
-    state: dict[str, Any] = reply.json()["scenarios"]["login"]
-    return state
+    return reset_scenario(lab, "login", **fields)
 
 
 def audit(lab: LabProcess) -> dict[str, Any]:
-    """The login's audit, with its state's fields at the top."""
-    reply = httpx.get(f"{lab.base_url}/lab/audit", params={"scenario": "login"}, timeout=30)
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["login"]
-    return {**found, **found["state"]}
+    return audit_scenario(lab, "login")
 
 
 def user(lab: LabProcess, username: str = "ada") -> dict[str, Any]:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
+from tests.lab.helpers import audit_scenario, reset_scenario
 from toctou.engine import Attempt, RacePlan, RaceRequest, run_race
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.payment.strategies import STRATEGIES
@@ -39,11 +40,7 @@ def charge(
 
 
 def audit(lab: LabProcess) -> dict[str, Any]:
-    """The payment's audit, with its state's fields at the top."""
-    reply = httpx.get(f"{lab.base_url}/lab/audit", params={"scenario": "payment"}, timeout=30)
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["payment"]
-    return {**found, **found["state"]}
+    return audit_scenario(lab, "payment")
 
 
 def key_view(lab: LabProcess, key: str) -> dict[str, Any]:
@@ -54,8 +51,7 @@ def key_view(lab: LabProcess, key: str) -> dict[str, Any]:
 
 
 def reset(lab: LabProcess) -> None:
-    reply = httpx.post(f"{lab.base_url}/lab/reset", json={"scenario": "payment"}, timeout=30)
-    assert reply.status_code == 200, reply.text
+    reset_scenario(lab, "payment")
 
 
 def burst(

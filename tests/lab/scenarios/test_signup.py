@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
-from tests.lab.helpers import send_together
+from tests.lab.helpers import audit_scenario, reset_scenario, send_together
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.signup.strategies import STRATEGIES
 
@@ -19,8 +19,7 @@ STRATEGY_NAMES = list(STRATEGIES)
 
 
 def reset(lab: LabProcess) -> None:
-    reply = httpx.post(f"{lab.base_url}/lab/reset", json={"scenario": "signup"})
-    assert reply.status_code == 200, reply.text
+    reset_scenario(lab, "signup")
 
 
 def register(
@@ -34,10 +33,7 @@ def register(
 
 
 def audit(lab: LabProcess) -> dict[str, Any]:
-    reply = httpx.get(f"{lab.base_url}/lab/audit", params={"scenario": "signup"})
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["signup"]
-    return found
+    return audit_scenario(lab, "signup")
 
 
 def users(lab: LabProcess, **params: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS, start_lab
-from tests.lab.helpers import Reply, send_together
+from tests.lab.helpers import Reply, audit_scenario, reset_scenario, send_together
 from toctou.engine import RacePlan, RaceRequest, run_race
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.wallet.strategies import STRATEGIES
@@ -25,21 +25,11 @@ def post(lab: LabProcess, path: str, **kwargs: Any) -> httpx.Response:
 
 
 def reset(lab: LabProcess, **fields: int) -> dict[str, Any]:
-    reply = post(lab, "/lab/reset", json={"scenario": "wallet", **fields})
-    assert reply.status_code == 200, reply.text
-    state: dict[str, Any] = reply.json()["scenarios"]["wallet"]
-    return state
+    return reset_scenario(lab, "wallet", **fields)
 
 
 def audit(lab: LabProcess, **params: int) -> dict[str, Any]:
-    """The wallet's audit, with its state's fields at the top: ``holds``, ``damage``,
-    ``effects``, ``invariants``, ``accounts``, ``withdrawals_total``, ``transfers_total``."""
-    reply = httpx.get(
-        f"{lab.base_url}/lab/audit", params={"scenario": "wallet", **params}, timeout=30
-    )
-    assert reply.status_code == 200, reply.text
-    found: dict[str, Any] = reply.json()["scenarios"]["wallet"]
-    return {**found, **found["state"]}
+    return audit_scenario(lab, "wallet", **params)
 
 
 def balances(lab: LabProcess) -> list[int]:
