@@ -60,6 +60,8 @@ class RecipeInfo(_Read):
     probe: ProbeInfo | None = None
     success_statuses: tuple[int, ...] = ()
     expect_max_successes: int | None = None
+    window_ms: float = 50.0
+    """The race window at which the lab's racy strategies show this race."""
 
 
 class StrategyInfo(_Read):
@@ -69,6 +71,7 @@ class StrategyInfo(_Read):
     why: str
     errors: str | None = None
     safe: str = ""
+    needs: tuple[str, ...] = ()
 
     def holds_with(self, backend: str, workers: int) -> bool:
         """Whether the catalogue says this strategy holds on ``backend`` with ``workers``."""

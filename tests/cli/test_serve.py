@@ -27,6 +27,8 @@ runner = CliRunner()
         (["--port", "70000"], "--port"),
         (["--race-window-ms", "1001"], "--race-window-ms"),
         (["--race-window-ms", "-1"], "--race-window-ms"),
+        (["--redis", "http://127.0.0.1:6379"], "redis://"),
+        (["--redis", "redis://127.0.0.1:port"], "--redis"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args: list[str], message: str) -> None:

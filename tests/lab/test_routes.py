@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 
-from tests.conftest import new_item_id
+from tests.conftest import new_item_id, runnable
 from tests.lab.helpers import audit, order_ids, reset
 from toctou.lab.process import LabProcess
 from toctou.lab.scenarios.inventory.strategies import STRATEGIES
@@ -43,7 +45,7 @@ def test_purchase_answers_201_with_the_order(sqlite_lab: LabProcess) -> None:
 
 
 def test_every_strategy_sells_once_when_alone(sqlite_lab: LabProcess) -> None:
-    for strategy in STRATEGIES:
+    for strategy in runnable(STRATEGIES):
         item = new_item_id()
         reset(sqlite_lab, item, 1)
         url = f"{sqlite_lab.base_url}/inventory/{strategy}/purchase"
@@ -79,9 +81,15 @@ def test_strategies_lists_each_with_an_explanation(sqlite_lab: LabProcess) -> No
     assert {s["holds"]["sqlite"] for s in inventory} == {"always", "never", "one-worker"}
 
 
-def test_health_names_worker_and_backend(sqlite_lab: LabProcess) -> None:
+def test_health_names_worker_backend_and_version(sqlite_lab: LabProcess) -> None:
+    httpx.get(f"{sqlite_lab.base_url}/lab/audit").raise_for_status()  # it has connected
     body = httpx.get(f"{sqlite_lab.base_url}/health").json()
-    assert body == {"status": "ok", "worker": body["worker"], "backend": "sqlite"}
+    assert body == {
+        "status": "ok",
+        "worker": body["worker"],
+        "backend": "sqlite",
+        "database_version": sqlite3.sqlite_version,
+    }
 
 
 def test_openapi_describes_every_route_and_error(sqlite_lab: LabProcess) -> None:

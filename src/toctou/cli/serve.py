@@ -81,6 +81,13 @@ def serve(
     data_dir: Annotated[Path, typer.Option(help="Where the default SQLite file lives.")] = Path(
         "data"
     ),
+    redis: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://host:6379/0 for the redis-lock strategies (default: "
+            "$TOCTOU_REDIS_URL; unset, they answer 503)."
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     http2: Annotated[
         bool,
@@ -93,6 +100,7 @@ def serve(
     """Serve the deliberately vulnerable lab."""
     try:
         import uvicorn
+        from redis.asyncio.connection import parse_url
         from uvicorn.supervisors import Multiprocess
 
         from toctou.lab.db import DatabaseURLError, normalize_url
@@ -111,6 +119,12 @@ def serve(
         except ImportError as exc:
             fail(f"{exc}: pip install 'toctou[postgres]' or 'toctou[mariadb]'")
         os.environ["TOCTOU_DATABASE_URL"] = db
+    if redis is not None:
+        try:
+            parse_url(redis)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--redis") from None
+        os.environ["TOCTOU_REDIS_URL"] = redis
     os.environ["TOCTOU_DATA_DIR"] = str(data_dir.resolve())
     os.environ["TOCTOU_RACE_WINDOW_MS"] = repr(race_window_ms)
     if is_loopback(host):

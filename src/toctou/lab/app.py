@@ -21,7 +21,7 @@ from toctou.lab import control
 from toctou.lab.admission import AdmissionMiddleware
 from toctou.lab.config import Settings
 from toctou.lab.db import Database, is_retryable, lock_for_init, open_database
-from toctou.lab.errors import ClientError, Rejected
+from toctou.lab.errors import ClientError, Rejected, Unavailable
 from toctou.lab.models import Base
 from toctou.lab.runtime import Lab
 from toctou.lab.scenarios import SCENARIOS
@@ -121,10 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.database_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = open_database(db_url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
+        lab: Lab | None = None
         try:
             await prepare_database(db)
             await db.fill_pools(settings.pool_size)
-            app.state.lab = Lab(settings=settings, db=db)
+            app.state.lab = lab = Lab(settings=settings, db=db)
             # Everything loaded so far lives as long as the process. Freezing it keeps the
             # cyclic GC from rescanning it: full collections under a burst took 25-70 ms of
             # event-loop time before (BENCHMARKS.md), and /health waited behind them.
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
             yield
         finally:
+            if lab is not None:
+                await lab.aclose()
             await db.dispose()
 
     app = _LabApp(
@@ -163,6 +166,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientError)
     async def client_error(_: Request, exc: ClientError) -> JSONResponse:
         return error_response(exc.status_code, exc.error, str(exc), valid=exc.valid)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        response = error_response(exc.status_code, exc.error, str(exc))
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

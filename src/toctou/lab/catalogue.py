@@ -45,6 +45,7 @@ def describe_strategy(strategy: Strategy[Any, Any]) -> StrategyOut:
         why=claim.why,
         errors=claim.errors,
         safe=describe_claim(claim),
+        needs=list(strategy.needs),
     )
 
 
@@ -71,6 +72,7 @@ def _recipe(recipe: Recipe) -> RecipeOut:
         else None,
         success_statuses=list(recipe.success_statuses),
         expect_max_successes=recipe.expect_max_successes,
+        window_ms=recipe.window_ms,
     )
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    """How one lab process runs: which database, how wide the race window, who may reset."""
+    """How one lab process runs: which database (and Redis), how wide the race window, who may
+    reset."""
 
     model_config = SettingsConfigDict(env_prefix="TOCTOU_", extra="ignore")
 
@@ -49,6 +50,26 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(
         default=30, ge=1, le=1000, description="attempts before a retrying strategy gives up"
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 (or rediss://, unix://) for the redis-lock strategies; "
+        "unset, they answer 503 redis_unavailable",
+    )
+    redis_lock_wait_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="how long a redis-lock strategy waits for its lock before a 409 contention",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: str | None) -> str | None:
+        if value:
+            from redis.asyncio.connection import parse_url
+
+            parse_url(value)  # ValueError: a scheme it does not know, a port that is no number
+        return value or None
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the default SQLite file inside ``data_dir``."""

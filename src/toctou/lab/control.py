@@ -79,7 +79,9 @@ def _scope(model: type[BaseModel], fields: dict[str, Any], where: str) -> BaseMo
 @router.get("/health")
 async def health(lab: LabDep) -> HealthOut:
     """Liveness; touches no database, so it answers even while every connection is busy."""
-    return HealthOut(worker=lab.worker, backend=lab.db.backend)
+    return HealthOut(
+        worker=lab.worker, backend=lab.db.backend, database_version=lab.db.server_version
+    )
 
 
 @router.get("/scenarios")

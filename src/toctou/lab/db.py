@@ -115,6 +115,13 @@ class Database:
 
         await asyncio.gather(*(touch(e) for e in self._engines for _ in range(count)))
 
+    @property
+    def server_version(self) -> str | None:
+        """The database server's version as the driver reported it on first connect (SQLite:
+        the library's); None before any connection was made."""
+        info = self.engine.dialect.server_version_info
+        return ".".join(str(part) for part in info) if info else None
+
 
 def _factory(bind: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)

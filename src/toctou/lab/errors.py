@@ -16,6 +16,7 @@ __all__ = [
     "LabError",
     "NotFound",
     "Rejected",
+    "Unavailable",
     "UnknownScenario",
     "UnknownStrategy",
 ]
@@ -61,6 +62,18 @@ class UnknownScenario(NotFound):
         super().__init__(
             "unknown_scenario", f"unknown scenario {name!r}; valid: {', '.join(valid)}", valid
         )
+
+
+class Unavailable(LabError):
+    """503 in the one error shape: the action needs a service this lab has not got or cannot
+    reach (``redis_unavailable``); with ``Retry-After`` where trying again may help."""
+
+    status_code = 503
+
+    def __init__(self, error: str, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.retry_after = retry_after
 
 
 class Rejected(LabError):

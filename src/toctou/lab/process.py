@@ -71,6 +71,7 @@ def serve_lab(
     workers: int = 1,
     race_window_ms: float = 0.0,
     data_dir: Path | None = None,
+    redis_url: str | None = None,
     host: str = "127.0.0.1",
     env: dict[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
@@ -79,7 +80,8 @@ def serve_lab(
 ) -> Iterator[LabProcess]:
     """Start the lab, yield it once every worker answers, and stop it on exit.
 
-    ``http2`` serves it with hypercorn (``toctou serve --http2``): HTTP/1.1 and cleartext HTTP/2
+    ``redis_url`` is the Redis of the ``redis-lock`` strategies (``--redis``); ``http2`` serves
+    it with hypercorn (``toctou serve --http2``): HTTP/1.1 and cleartext HTTP/2
     by prior knowledge on the same port.
 
     The child sees no ``TOCTOU_*`` variable of this process, only those given in ``env``.
@@ -94,6 +96,7 @@ def serve_lab(
             "--race-window-ms", str(race_window_ms),
             "--data-dir", str(data_dir or Path(tmp) / "data"),
             *(("--db", db_url) if db_url else ()),
+            *(("--redis", redis_url) if redis_url else ()),
             *(("--http2",) if http2 else ()),
             *extra_args,
         ]  # fmt: skip

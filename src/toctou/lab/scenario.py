@@ -26,6 +26,7 @@ __all__ = [
     "Check",
     "Claim",
     "Holds",
+    "Need",
     "NoScope",
     "Probe",
     "Recipe",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 Holds = Literal["always", "one-worker", "never"]
+Need = Literal["redis"]
+"""A service a strategy needs besides the database (``redis``: ``TOCTOU_REDIS_URL``)."""
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql", "mariadb")
 
 ActionT = TypeVar("ActionT")
@@ -79,6 +82,8 @@ class Strategy(Generic[ActionT, ResultT]):
     name: str
     run: Callable[[Lab, ActionT], Awaitable[ResultT]]
     holds: Claim
+    needs: tuple[Need, ...] = ()
+    """Without them configured it answers 503 and changes nothing; the catalogue says so."""
 
     @property
     def summary(self) -> str:
@@ -135,6 +140,9 @@ class Recipe:
     probe: Probe | None = None
     expect_max_successes: int | None = None
     summary: str = ""
+    window_ms: float = 50.0
+    """The race window (``X-Race-Window-Ms``) at which every racy strategy shows this race
+    within a few rounds: the matrix and the catalogue-driven tests race at it."""
 
 
 class NoScope(BaseModel):

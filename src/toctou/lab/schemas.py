@@ -85,13 +85,14 @@ def error_response(code: int, error: str, message: str, **extra: Any) -> JSONRes
 
 # Every database route passes the admission gate (toctou.lab.admission): 413 for a body over its
 # limit; 503 when queued past TOCTOU_QUEUE_TIMEOUT_S (``busy``) or when a database lock outlasted
-# its timeout (``database_busy``).
+# its timeout (``database_busy``); a redis-lock strategy's 503 ``redis_unavailable`` too.
 ADMISSION_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "body_too_large: the body is over 1 MiB"},
     503: {
         "model": ErrorOut,
-        "description": "busy (queued past TOCTOU_QUEUE_TIMEOUT_S) or database_busy; "
-        "comes with Retry-After",
+        "description": "busy (queued past TOCTOU_QUEUE_TIMEOUT_S) or database_busy, with "
+        "Retry-After; redis_unavailable (a redis-lock strategy without TOCTOU_REDIS_URL, or "
+        "Redis not answering: then with Retry-After)",
     },
 }
 
@@ -100,6 +101,9 @@ class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     worker: int
     backend: str
+    database_version: str | None = Field(
+        default=None, description="the database server's version, once connected"
+    )
 
 
 class ResetIn(BaseModel):
@@ -159,6 +163,11 @@ class StrategyOut(BaseModel):
         default=None, description="where it holds but answers many requests with errors"
     )
     safe: str = Field(description="the claim in words")
+    needs: list[Literal["redis"]] = Field(
+        default_factory=list,
+        description="services it needs besides the database (redis: TOCTOU_REDIS_URL); "
+        "without them it answers 503",
+    )
 
 
 class CallOut(BaseModel):
@@ -187,6 +196,9 @@ class RecipeOut(BaseModel):
     probe: ProbeOut | None
     success_statuses: list[int]
     expect_max_successes: int | None
+    window_ms: float = Field(
+        description="the race window (X-Race-Window-Ms) at which racy strategies show this race"
+    )
 
 
 class ScenarioOut(BaseModel):

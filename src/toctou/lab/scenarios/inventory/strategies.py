@@ -1,4 +1,4 @@
-"""Every way to sell the last unit: the lost update, the fixes, and a false fix.
+"""Every way to sell the last unit: the lost update, the fixes, and the false fixes.
 
 Each strategy does the same business action: check there is stock, take it, record one order.
 ``Purchase.pause()`` is the race window; every strategy calls it at the same point, after the stock
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from toctou.lab.db import is_check_violation
 from toctou.lab.errors import Rejected
+from toctou.lab.redislock import LEASE_MS, SHORT_LEASE_MS, RedisLocks, redis_locks
 from toctou.lab.runtime import Lab
 from toctou.lab.scenario import Claim, Strategy, strategies
 from toctou.lab.scenarios.inventory.ledger import ItemNotFound
@@ -85,6 +86,21 @@ async def _missing_or_sold_out(session: AsyncSession, purchase: Purchase) -> Rej
     return _out_of_stock(item, purchase)
 
 
+async def _claim(session: AsyncSession, purchase: Purchase) -> bool:
+    """``UPDATE ... SET stock = stock - :q WHERE id = :id AND stock >= :q``: did it take it?"""
+    claimed = await session.execute(
+        update(Item)
+        .where(Item.id == purchase.item_id, Item.stock >= purchase.quantity)
+        .values(stock=Item.stock - purchase.quantity, version=Item.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _item_lock(locks: RedisLocks, purchase: Purchase) -> list[str]:
+    return [locks.key("inventory", "item", purchase.item_id)]
+
+
 async def buy_vulnerable(lab: Lab, purchase: Purchase) -> Sale:
     """Check-then-act with an ORM read-modify-write: a lost update that oversells."""
     async with lab.db.sessions() as session, session.begin():
@@ -94,13 +110,7 @@ async def buy_vulnerable(lab: Lab, purchase: Purchase) -> Sale:
 async def buy_atomic(lab: Lab, purchase: Purchase) -> Sale:
     """One conditional UPDATE claims the stock; the database re-checks the condition per row."""
     async with lab.db.sessions() as session, session.begin():
-        claimed = await session.execute(
-            update(Item)
-            .where(Item.id == purchase.item_id, Item.stock >= purchase.quantity)
-            .values(stock=Item.stock - purchase.quantity, version=Item.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not await _claim(session, purchase):
             raise await _missing_or_sold_out(session, purchase)
         await purchase.pause()
         return Attempted(await _record_order(session, purchase))
@@ -170,6 +180,30 @@ async def buy_mutex(lab: Lab, purchase: Purchase) -> Sale:
         return await buy_vulnerable(lab, purchase)
 
 
+async def buy_redis_lock(lab: Lab, purchase: Purchase) -> Sale:
+    """A Redis lock per item around read-check-write; the conditional UPDATE still fences it."""
+    locks = redis_locks(lab)
+    async with (
+        locks.hold(_item_lock(locks, purchase), lease_ms=LEASE_MS),
+        lab.db.sessions() as session,
+        session.begin(),
+    ):
+        item = await _read_item(session, purchase)
+        if item.stock < purchase.quantity:
+            raise _out_of_stock(item, purchase)
+        await purchase.pause()
+        if not await _claim(session, purchase):  # only if our lease ran out and someone sold
+            raise Rejected("out_of_stock", "sold while this lease ran out; the UPDATE refused")
+        return Attempted(await _record_order(session, purchase))
+
+
+async def buy_redis_lock_short_ttl(lab: Lab, purchase: Purchase) -> Sale:
+    """The vulnerable flow under a Redis lock whose 20 ms lease ends inside the race window."""
+    locks = redis_locks(lab)
+    async with locks.hold(_item_lock(locks, purchase), lease_ms=SHORT_LEASE_MS):
+        return await buy_vulnerable(lab, purchase)
+
+
 STRATEGIES = strategies(
     Strategy(
         "vulnerable",
@@ -222,5 +256,26 @@ STRATEGIES = strategies(
             "one-worker",
             "an asyncio.Lock serialises one process; each extra worker sells one more unit",
         ),
+    ),
+    Strategy(
+        "redis-lock",
+        buy_redis_lock,
+        Claim.everywhere(
+            "always",
+            "buyers of one item queue on one Redis key in every worker (SET NX PX with a 10 s "
+            "lease, far above any race window); the UPDATE still re-checks stock >= quantity, "
+            "so a holder whose lease ran out cannot oversell",
+        ),
+        needs=("redis",),
+    ),
+    Strategy(
+        "redis-lock-short-ttl",
+        buy_redis_lock_short_ttl,
+        Claim.everywhere(
+            "never",
+            "the 20 ms lease ends inside the race window: the next buyer takes the lock and reads "
+            "the stock the first has not written yet, and nothing fences the write",
+        ),
+        needs=("redis",),
     ),
 )

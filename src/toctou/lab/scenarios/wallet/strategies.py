@@ -1,4 +1,4 @@
-"""Every way to spend a balance once: the double spend, the fixes, and two false fixes.
+"""Every way to spend a balance once: the double spend, the fixes, and three false fixes.
 
 A withdrawal and a transfer are one ``Movement``: a debit of one account that must not overdraw
 it, and for a transfer a credit of another. Each strategy does both with the same code, touching
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from toctou.lab.db import is_check_violation
 from toctou.lab.errors import Rejected
+from toctou.lab.redislock import LEASE_MS, SHORT_LEASE_MS, RedisLocks, redis_locks
 from toctou.lab.runtime import Lab
 from toctou.lab.scenario import Claim, Strategy, strategies
 from toctou.lab.scenarios.wallet.ledger import AccountNotFound
@@ -145,6 +146,31 @@ async def _read_check_write(
     return await move.record(session)
 
 
+async def _write_conditionally(session: AsyncSession, move: Movement) -> None:
+    """One relative UPDATE per account in id order, the debit's with ``WHERE balance_cents >=
+    amount``, re-checked on the latest row; 404 or 409 insufficient_funds if a row refuses."""
+    for account_id in move.accounts:
+        write = update(Account).where(Account.id == account_id)
+        if account_id == move.debit:
+            write = write.where(Account.balance_cents >= move.amount)
+        written = await session.execute(
+            write.values(
+                balance_cents=Account.balance_cents + move.delta(account_id),
+                version=Account.version + 1,
+            ).execution_options(synchronize_session=False)
+        )
+        if written.rowcount != 1:  # type: ignore[attr-defined]
+            await _require_accounts(session, move)
+            balance = await session.scalar(
+                select(Account.balance_cents).where(Account.id == move.debit)
+            )
+            raise _insufficient(move.debit, balance or 0, move)
+
+
+def _account_locks(locks: RedisLocks, move: Movement) -> list[str]:
+    return [locks.key("wallet", "account", account_id) for account_id in move.accounts]
+
+
 async def move_vulnerable(lab: Lab, move: Movement) -> Done:
     """Check-then-act with an ORM read-modify-write: a lost update that spends money twice."""
     async with lab.db.sessions() as session, session.begin():
@@ -154,22 +180,7 @@ async def move_vulnerable(lab: Lab, move: Movement) -> Done:
 async def move_atomic(lab: Lab, move: Movement) -> Done:
     """One conditional UPDATE per account: the debit's WHERE balance >= amount is re-checked."""
     async with lab.db.sessions() as session, session.begin():
-        for account_id in move.accounts:
-            write = update(Account).where(Account.id == account_id)
-            if account_id == move.debit:
-                write = write.where(Account.balance_cents >= move.amount)
-            written = await session.execute(
-                write.values(
-                    balance_cents=Account.balance_cents + move.delta(account_id),
-                    version=Account.version + 1,
-                ).execution_options(synchronize_session=False)
-            )
-            if written.rowcount != 1:  # type: ignore[attr-defined]
-                await _require_accounts(session, move)
-                balance = await session.scalar(
-                    select(Account.balance_cents).where(Account.id == move.debit)
-                )
-                raise _insufficient(move.debit, balance or 0, move)
+        await _write_conditionally(session, move)
         await move.pause()
         return Attempted(await move.record(session))
 
@@ -251,6 +262,29 @@ async def move_mutex(lab: Lab, move: Movement) -> Done:
         return await move_vulnerable(lab, move)
 
 
+async def move_redis_lock(lab: Lab, move: Movement) -> Done:
+    """A Redis lock per account around read-check-write; conditional UPDATEs still fence it."""
+    locks = redis_locks(lab)
+    async with (
+        locks.hold(_account_locks(locks, move), lease_ms=LEASE_MS),
+        lab.db.sessions() as session,
+        session.begin(),
+    ):
+        source = (await _read_accounts(session, move))[move.debit]
+        if source.balance_cents < move.amount:
+            raise _insufficient(source.id, source.balance_cents, move)
+        await move.pause()
+        await _write_conditionally(session, move)  # refuses only if our lease ran out meanwhile
+        return Attempted(await move.record(session))
+
+
+async def move_redis_lock_short_ttl(lab: Lab, move: Movement) -> Done:
+    """The vulnerable flow under Redis locks whose 20 ms lease ends inside the race window."""
+    locks = redis_locks(lab)
+    async with locks.hold(_account_locks(locks, move), lease_ms=SHORT_LEASE_MS):
+        return await move_vulnerable(lab, move)
+
+
 STRATEGIES = strategies(
     Strategy(
         "vulnerable",
@@ -319,5 +353,27 @@ STRATEGIES = strategies(
             "one-worker",
             "an asyncio.Lock serialises one process; each extra worker spends the balance again",
         ),
+    ),
+    Strategy(
+        "redis-lock",
+        move_redis_lock,
+        Claim.everywhere(
+            "always",
+            "requests queue on one Redis key per account in every worker (SET NX PX with a 10 s "
+            "lease, far above any race window; a transfer takes both keys in one sorted order); "
+            "the debit's UPDATE still re-checks balance >= amount, so a holder whose lease ran "
+            "out cannot overdraw",
+        ),
+        needs=("redis",),
+    ),
+    Strategy(
+        "redis-lock-short-ttl",
+        move_redis_lock_short_ttl,
+        Claim.everywhere(
+            "never",
+            "the 20 ms lease ends inside the race window: the next request takes the lock and "
+            "reads the balance the first has not written yet, and nothing fences the write",
+        ),
+        needs=("redis",),
     ),
 )
