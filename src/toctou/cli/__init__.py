@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from toctou.cli import attack, demo, serve
+from toctou.cli import attack, demo, matrix, report, serve
 
 __all__ = ["app", "main"]
 
@@ -18,6 +18,8 @@ app = typer.Typer(
 app.command(name="serve")(serve.serve)
 app.command(name="attack")(attack.attack)
 app.command(name="demo")(demo.demo)
+app.command(name="report")(report.report)
+app.command(name="matrix")(matrix.matrix)
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from toctou.engine.requestfile import (
 from toctou.engine.result import RaceResult, RoundResult
 from toctou.engine.target import Origin
 from toctou.errors import PlanError, TargetError
-from toctou.report import write_junit
+from toctou.report import write_html, write_junit
 
 __all__ = ["attack"]
 
@@ -374,6 +374,9 @@ def attack(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the full result as JSON.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report (works offline).")
+    ] = None,
     no_redact: Annotated[
         bool, typer.Option("--no-redact", help="Keep Authorization and cookies in reports.")
     ] = False,
@@ -392,6 +395,7 @@ def attack(
     try:
         _check_report_path(out, "--out")
         _check_report_path(junit, "--junit")
+        _check_report_path(html, "--html")
         if technique is not None and technique not in TECHNIQUES:
             raise typer.BadParameter(
                 f"choose from {', '.join(TECHNIQUES)}", param_hint="--technique"
@@ -473,6 +477,8 @@ def attack(
             out.write_text(report.to_json(), encoding="utf-8")
         if junit is not None:
             write_junit(report, junit)
+        if html is not None:
+            write_html(report, html)
     except OSError as exc:
         err_console.print(f"[bold red]report:[/] cannot write it: {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
