@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +19,7 @@ from typer.testing import CliRunner
 from tests.cli.sockets import nodelay_of_accepted
 from toctou.cli import app
 from toctou.cli.serve import bind_socket, is_loopback
-from toctou.lab.process import serve_lab
+from toctou.lab.process import free_port, serve_lab
 
 runner = CliRunner()
 
@@ -37,12 +43,12 @@ def test_bad_arguments_exit_2_with_a_message(args: list[str], message: str) -> N
     assert message in result.output
 
 
-def test_port_in_use_exits_1_with_a_message() -> None:
+def test_port_in_use_exits_1_with_a_message(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = runner.invoke(app, ["serve", "--port", str(port)])
+        result = runner.invoke(app, ["serve", "--port", str(port), "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
 
@@ -99,3 +105,55 @@ def test_accepted_connections_have_tcp_nodelay(loop: str) -> None:
     """
     run = uvloop.run if loop == "uvloop" else asyncio.run
     assert run(nodelay_of_accepted(bind_socket("127.0.0.1", 0))) != 0
+
+
+def toctou_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``toctou serve`` as a user runs it, its output captured."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("TOCTOU_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "toctou", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**child_env, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://nobody:pw@127.0.0.1:1/test", "mysql://root:pw@127.0.0.1:1/test"],
+    ids=["postgresql", "mariadb"],
+)
+def test_an_unreachable_database_is_one_line_and_exit_1(url: str, workers: str) -> None:
+    """Before, each worker printed a traceback, and with --workers the supervisor exited 0."""
+    served = toctou_serve("--port", "0", "--db", url, "--workers", workers)
+    output, _ = served.communicate(timeout=120)
+    assert served.returncode == 1, output
+    assert "Traceback" not in output
+    (line,) = [ln for ln in output.splitlines() if ln.strip()][:1]
+    assert line.startswith("error: cannot use the database at ")
+    assert ":***@127.0.0.1:1" in output  # the password is not printed
+    assert "pw@" not in output
+
+
+def test_settings_from_the_environment_are_kept_and_the_url_printed(tmp_path: Path) -> None:
+    """TOCTOU_DATA_DIR (and the other documented variables) are not overwritten by defaults;
+    the lab says where it listens; Ctrl-C stops it with exit 0."""
+    port = str(free_port())
+    served = toctou_serve("--port", port, env={"TOCTOU_DATA_DIR": str(tmp_path / "here")})
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert (tmp_path / "here" / "toctou.db").exists()
+    finally:
+        served.send_signal(signal.SIGINT)
+        output, _ = served.communicate(timeout=60)
+    assert served.returncode == 0, output
+    assert f"toctou lab on http://127.0.0.1:{port} " in output
+    assert f"API docs at http://127.0.0.1:{port}/docs" in output
+    assert output.rstrip().endswith("toctou lab stopped")

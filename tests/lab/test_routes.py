@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import httpx
@@ -119,3 +120,22 @@ def test_openapi_describes_every_route_and_error(sqlite_lab: LabProcess) -> None
             assert {"413", "503"} <= set(operation["responses"]), path
     assert "503" not in paths["/health"]["get"]["responses"]
     assert httpx.get(f"{sqlite_lab.base_url}/docs").status_code == 200
+
+
+def test_the_index_says_where_to_go(sqlite_lab: LabProcess) -> None:
+    body = httpx.get(f"{sqlite_lab.base_url}/").json()
+    assert body["docs"] == "/docs"
+    assert body["scenarios"] == "/scenarios"
+
+
+def test_docs_load_nothing_from_the_network(sqlite_lab: LabProcess) -> None:
+    page = httpx.get(f"{sqlite_lab.base_url}/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert assets, page.text
+    assert [a for a in assets if not a.startswith("/docs/assets/")] == []
+    assert "https://" not in page.text
+    for asset in assets:
+        reply = httpx.get(f"{sqlite_lab.base_url}{asset}")
+        assert reply.status_code == 200, asset
+        assert len(reply.content) > 500, asset

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import backend_url, redis_url
+from tests.report.page import figure_of, parse
 from toctou.catalogue import fetch_catalogue
 from toctou.lab.process import LabProcess
 from toctou.matrix import MatrixCell, MatrixResult
 from toctou.matrix.markdown import cell_text, render_markdown
 from toctou.matrix.runner import MatrixOptions, matrix_cells, run_lab_cells, run_matrix
+from toctou.report import render_matrix_html
 
 # Two scenarios, two strategies whose claims do not depend on luck: the vulnerable one always
 # shows its race with a race window, the atomic one never does.
@@ -99,6 +101,25 @@ def test_markdown_shows_every_cell(small_matrix: MatrixResult) -> None:
     atomic_rows = [line for line in text.splitlines() if line.startswith("| atomic |")]
     assert atomic_rows == ["| atomic | SAFE | SAFE | SAFE | SAFE |"] * len(SCENARIOS)
     assert "SURPRISE" not in text.split("## Versions")[0].split("SURPRISE: not")[1]
+
+
+@pytest.mark.postgres
+def test_html_report_shows_what_the_json_says(small_matrix: MatrixResult) -> None:
+    root = parse(render_matrix_html(small_matrix))
+    assert root.by_id("verdict").text() == small_matrix.summary
+    heatmap = figure_of(root, root.by_id("heatmap").find("div", class_="plot"))
+    damage = heatmap["data"][0]
+    drawn = {key for row in damage["customdata"] for key in row if key}
+    assert drawn == {f"cell-{c.key}" for c in small_matrix.cells}
+    for cell in small_matrix.cells:
+        assert cell.sample is not None
+        detail = root.by_id(f"cell-{cell.key}")
+        plot = detail.find("section", class_="timeline").find("div", class_="plot")
+        lanes = figure_of(root, plot)["layout"]["yaxis"]["categoryarray"]
+        assert len(lanes) == len(cell.sample.rounds[0].attempts)
+        commands = [p.argv() for p in detail.find("section", class_="reproduce").find_all("pre")]
+        attack = next(argv for argv in commands if argv[:2] == ["toctou", "attack"])
+        assert "--reset" in attack  # the round's reset, though the matrix sent it itself
 
 
 def test_a_wrong_claim_is_a_surprise(sqlite_lab: LabProcess) -> None:

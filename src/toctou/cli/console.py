@@ -19,7 +19,7 @@ err_console = Console(stderr=True)
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print ``message`` to stderr and leave with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

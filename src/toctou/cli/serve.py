@@ -7,6 +7,7 @@ streams per HTTP/2 connection.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import ipaddress
 import os
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["H2_MAX_CONCURRENT_STREAMS", "bind_socket", "hypercorn_config", "is_loopback", "serve"]
 
 LAB_FACTORY = "toctou.lab.app:create_app_from_env"
+CONNECT_TIMEOUT_S = 10.0
 
 H2_MAX_CONCURRENT_STREAMS = 100
 """Hypercorn's default SETTINGS_MAX_CONCURRENT_STREAMS, kept. A client that opens one stream
@@ -69,23 +71,33 @@ def serve(
     db: Annotated[
         str | None,
         typer.Option(
-            help="sqlite:///path, postgresql://... or mysql://... (default: SQLite in --data-dir)."
+            help="sqlite:///path, postgresql://... or mysql://... (default: SQLite in --data-dir).",
+            envvar="TOCTOU_DATABASE_URL",
+            show_default=False,
         ),
     ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes sharing the database.")
     ] = 1,
     race_window_ms: Annotated[
-        float, typer.Option(min=0, max=1000, help="Delay between check and commit, in ms.")
+        float,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="Delay between check and commit, in ms.",
+            envvar="TOCTOU_RACE_WINDOW_MS",
+        ),
     ] = 0.0,
-    data_dir: Annotated[Path, typer.Option(help="Where the default SQLite file lives.")] = Path(
-        "data"
-    ),
+    data_dir: Annotated[
+        Path,
+        typer.Option(help="Where the default SQLite file lives.", envvar="TOCTOU_DATA_DIR"),
+    ] = Path("data"),
     redis: Annotated[
         str | None,
         typer.Option(
-            help="redis://host:6379/0 for the redis-lock strategies (default: "
-            "$TOCTOU_REDIS_URL; unset, they answer 503)."
+            help="redis://host:6379/0 for the redis-lock strategies (unset, they answer 503).",
+            envvar="TOCTOU_REDIS_URL",
+            show_default=False,
         ),
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
@@ -99,9 +111,8 @@ def serve(
 ) -> None:
     """Serve the deliberately vulnerable lab."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - the lab's extra, checked before anything starts
         from redis.asyncio.connection import parse_url
-        from uvicorn.supervisors import Multiprocess
 
         from toctou.lab.db import DatabaseURLError, normalize_url
     except ImportError:
@@ -136,10 +147,76 @@ def serve(
             f"Lab control routes need [bold]Authorization: Bearer {token}[/] on {host}",
             highlight=False,
         )
+    database = db or f"sqlite:///{(data_dir / 'toctou.db').resolve()}"
+    if problem := check_database(database, data_dir):
+        fail(problem)
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+    err_console.print(
+        f"toctou lab on [bold]{url}[/] ({workers} worker(s), {_safe(database)}): "
+        f"API docs at {url}/docs, the catalogue at {url}/scenarios; Ctrl-C stops it",
+        highlight=False,
+        soft_wrap=True,
+    )
+    # uvicorn re-raises the SIGINT it handled once it has shut down: a stop, not a failure
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(sock, host, workers=workers, access_log=access_log, http2=http2)
+    err_console.print("toctou lab stopped")
+
+
+def check_database(url: str, data_dir: Path) -> str | None:
+    """Connect to the lab's database once, before any worker starts: why it cannot be used, in
+    one line, or None. (Without this a wrong URL is a traceback per worker, and with
+    ``--workers`` the supervisor exits 0.)"""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from toctou.lab.db import open_database
+
+    async def connect() -> None:
+        database = open_database(url, pool_size=1)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                async with database.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        finally:
+            await database.dispose()
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(connect())
+    except TimeoutError:
+        return f"the database at {_safe(url)} did not answer within {CONNECT_TIMEOUT_S:g} s"
+    except Exception as exc:  # every driver has errors of its own: each in one line
+        cause = getattr(exc, "orig", None) or exc
+        return f"cannot use the database at {_safe(url)}: {type(cause).__name__}: {cause}"
+    return None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password (it is printed)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # normalize_url checked it already; this is only for display
+        return "the configured URL"
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _run(sock: socket.socket, host: str, *, workers: int, access_log: bool, http2: bool) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
     if http2:
         _serve_hypercorn(hypercorn_config(sock, workers=workers, access_log=access_log))
         return

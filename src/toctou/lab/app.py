@@ -21,6 +21,7 @@ from toctou.lab import control
 from toctou.lab.admission import AdmissionMiddleware
 from toctou.lab.config import Settings
 from toctou.lab.db import Database, is_retryable, lock_for_init, open_database
+from toctou.lab.docs import DOCS, add_docs
 from toctou.lab.errors import ClientError, Rejected, Unavailable
 from toctou.lab.models import Base
 from toctou.lab.runtime import Lab
@@ -102,12 +103,7 @@ class _LabApp(FastAPI):
 
     def _database_free_paths(self) -> frozenset[str]:
         """Routes that never wait for a connection, so admission lets them straight through."""
-        docs = (
-            self.openapi_url,
-            self.docs_url,
-            self.redoc_url,
-            self.swagger_ui_oauth2_redirect_url,
-        )
+        docs = (self.openapi_url, DOCS, self.swagger_ui_oauth2_redirect_url)
         return control.DATABASE_FREE_PATHS | {path for path in docs if path}
 
 
@@ -143,7 +139,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by add_docs, from the lab's own files (no CDN)
+        redoc_url=None,  # ReDoc loads its script from a CDN, with no package to serve it from
     )
+    add_docs(app)
     # Control first: /health is matched before the scenarios' routes, however many there are.
     app.include_router(control.router)
     for scenario in SCENARIOS.values():

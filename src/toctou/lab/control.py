@@ -36,6 +36,7 @@ router = APIRouter(tags=["lab"])
 DEFAULT_SCENARIO = next(iter(SCENARIOS))  # where fields without a scenario go (the seed's)
 DATABASE_FREE_PATHS = frozenset(
     {
+        "/",
         "/health",
         "/strategies",
         "/scenarios",
@@ -74,6 +75,21 @@ def _scope(model: type[BaseModel], fields: dict[str, Any], where: str) -> BaseMo
         for error in errors:
             error["loc"] = (where, *error["loc"])
         raise RequestValidationError(errors) from None
+
+
+@router.get("/")
+async def index() -> dict[str, str]:
+    """Where to go from here: the docs, the catalogue, the audit."""
+    return {
+        "service": "toctou lab: a deliberately vulnerable API (run it on loopback only)",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "scenarios": "/scenarios",
+        "strategies": "/strategies",
+        "audit": "/lab/audit",
+        "reset": "POST /lab/reset",
+        "health": "/health",
+    }
 
 
 @router.get("/health")

@@ -571,6 +571,9 @@ def _lab_error(text: str) -> str:
     """A lab's start-up failure in one line: what happened, and the exception its log ends
     with (the log itself stays out of the report: it can be hundreds of lines)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    said = [line for line in lines[1:] if line.startswith("error: ")]  # toctou serve's own
+    if said:
+        return f"{lines[0].rstrip(':')}: {said[-1].removeprefix('error: ')}"
     raised = [line for line in lines[1:] if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)]
     head = lines[0].rstrip(":") if lines else "the lab did not start"
     return f"{head}: {raised[-1]}" if raised else head
