@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from toctou.engine import Oracle, Probe, RaceRequest, SuccessRule
-from toctou.engine.oracle import detection_bound, is_success, round_violations, verdict
+from toctou.engine.oracle import (
+    SuccessShapes,
+    blind_spots,
+    detection_bound,
+    is_success,
+    learn_unit,
+    round_violations,
+    success_shapes,
+    verdict,
+)
 from toctou.engine.result import Attempt, RoundResult
 
 PROBE = Probe(RaceRequest("http://h/items/1"), "$.stock", unit=-1)
@@ -127,3 +136,92 @@ def test_zero_successes_pass_when_zero_are_expected() -> None:
     v = verdict(Oracle(expect_max_successes=0), [idle(0, 403), idle(1, 403)], None)
     assert v.outcome == "no_race_observed"
     assert v.detection_bound == pytest.approx(detection_bound(2))
+
+
+def baseline_round(before: float, after: float, successes: int) -> RoundResult:
+    attempts = tuple(attempt() for _ in range(successes))
+    return RoundResult(-1, attempts, successes, 0, probe_before=before, probe_after=after)
+
+
+def test_the_probe_unit_is_learned_from_the_baseline() -> None:
+    """Two units per purchase: with the default unit (-1) a correct endpoint would be a change
+    nobody reported; the baseline (one request at a time) shows -2 per success."""
+    oracle = Oracle(probe=PROBE, baseline=True)
+    judging, note = learn_unit(oracle, baseline_round(10, 6, 2))
+    assert judging.probe is not None
+    assert judging.probe.unit == -2
+    assert note is not None
+    assert "-2 per success, learned from the sequential baseline" in note
+    assert "not the given -1" in note
+    assert round_violations(judging, 1, 2, 0, baseline_round(10, 6, 2)) == ()
+    assert round_violations(oracle, 1, 2, 0, baseline_round(10, 6, 2)) != ()
+
+
+def test_a_matching_unit_is_confirmed_and_an_unchecked_one_said_so() -> None:
+    oracle = Oracle(probe=PROBE, baseline=True)
+    same, note = learn_unit(oracle, baseline_round(5, 3, 2))
+    assert same == oracle
+    assert note == "probe unit -1 per success, as the sequential baseline showed"
+    unchecked, note = learn_unit(oracle, baseline_round(5, 5, 0))
+    assert unchecked == oracle
+    assert note is not None
+    assert "not checked: the sequential baseline had no success" in note
+    _, note = learn_unit(Oracle(probe=PROBE), None)
+    assert note == "probe unit -1 per success assumed, not checked (--baseline learns it)"
+    must_not_change = Oracle(probe=Probe(PROBE.request, "$.n", unit=0), baseline=True)
+    assert learn_unit(must_not_change, baseline_round(5, 5, 1)) == (must_not_change, None)
+
+
+def test_without_a_baseline_a_change_nobody_reported_names_the_unit() -> None:
+    (found,) = round_violations(Oracle(probe=PROBE), 1, 4, 2, None)
+    assert "a change nobody reported" in found
+    assert "unless a success changes it by other than -1" in found
+
+
+def test_blind_spots_are_said_aloud() -> None:
+    (no_probe,) = blind_spots(Oracle(expect_max_successes=1))
+    assert "lost update" in no_probe
+    assert "invisible" in no_probe
+    assert blind_spots(Oracle(expect_max_successes=1, probe=PROBE)) == ()
+    (no_limit,) = blind_spots(Oracle(probe=PROBE))
+    assert "--expect-max-successes" in no_limit
+
+
+def answered(index: int, body: str, status: int = 200) -> Attempt:
+    return Attempt(index, index, "HTTP/1.1", status=status, body=body)
+
+
+BUY = RaceRequest("http://h/buy", "POST")
+CANCEL = RaceRequest("http://h/cancel", "POST")
+
+
+def test_one_success_word_among_failures_becomes_the_rule() -> None:
+    bodies = ['{"status": "success"}'] + ['{"status": "fail"}'] * 9
+    r = RoundResult(0, tuple(answered(i, b) for i, b in enumerate(bodies)), 10, 0)
+    shapes = success_shapes(Oracle(), (BUY,) * 10, [r], None)
+    assert shapes.rule == SuccessRule(json_path="$.status", json_value="success")
+    assert shapes.note is not None
+    assert "1 x status=success" in shapes.note
+    assert "9 x status=fail" in shapes.note
+    assert shapes.ambiguity is None
+
+
+@pytest.mark.parametrize(
+    "other", ['{"status": "queued"}', '{"detail": "later"}', '{"result": "fail"}', "not json"]
+)
+def test_shapes_that_cannot_be_told_apart_are_named(other: str) -> None:
+    r = RoundResult(0, (answered(0, '{"status": "success"}'), answered(1, other)), 2, 0)
+    shapes = success_shapes(Oracle(), (BUY, BUY), [r], None)
+    assert shapes.rule is None
+    assert shapes.ambiguity is not None
+    assert "1 x status=success" in shapes.ambiguity
+
+
+def test_shapes_are_compared_per_request_and_only_under_the_default_rule() -> None:
+    r = RoundResult(
+        0, (answered(0, '{"status": "added"}'), answered(1, '{"status": "paid"}')), 2, 0
+    )
+    assert success_shapes(Oracle(), (BUY, CANCEL), [r], None) == SuccessShapes()
+    mixed = RoundResult(0, (answered(0, '{"status": "ok"}'), answered(1, '{"status": "no"}')), 2, 0)
+    given = Oracle(success=SuccessRule(statuses=(200,)))
+    assert success_shapes(given, (BUY, BUY), [mixed], None) == SuccessShapes()

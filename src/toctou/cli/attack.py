@@ -324,6 +324,15 @@ def attack(
         float | None,
         typer.Option(min=0, max=10_000, help="Pause before release, ms.", show_default="100"),
     ] = None,
+    connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="single-packet: connections to spread each batch over (auto: 4).",
+            show_default="1",
+        ),
+    ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(min=0.1, max=600, help="Seconds per response.", show_default="15"),
@@ -407,6 +416,7 @@ def attack(
                 ("rounds", rounds),
                 ("budget", max_requests),
                 ("gate_wait_ms", gate_wait_ms),
+                ("connections", connections),
                 ("max_body_bytes", max_body_bytes),
             )
             if value is not None

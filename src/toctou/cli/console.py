@@ -9,7 +9,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from toctou.engine.result import RaceResult, Spread
+from toctou.engine.result import RaceResult, RoundResult, Spread
 
 __all__ = ["console", "err_console", "fail", "render_race"]
 
@@ -33,6 +33,31 @@ def _spread(spread: Spread | None) -> str:
     return f"{_ms(spread.range_ns)} (sd {spread.stdev_ns / 1e6:.3f})"
 
 
+def _state(r: RoundResult, expect_max_successes: int | None) -> str:
+    """The invariants of a round, green only where they were judged and held."""
+    if r.violations:
+        return "[red]broken[/]"
+    if not r.judged:
+        return "[yellow]not judged[/]"
+    if r.index < 0:
+        return "sequential"  # the baseline is what the rounds are compared with
+    if not r.successes and expect_max_successes != 0:
+        return "[yellow]not judged: no success[/]"
+    return "[green]hold[/]"
+
+
+def _errors(r: RoundResult) -> str:
+    """Failed requests, or what failed instead of them (the batch, the reset, the probe)."""
+    for failed, what in (
+        (r.batch_error, "batch"),
+        (r.reset_error, "reset"),
+        (r.probe_error, "probe"),
+    ):
+        if failed:
+            return f"[yellow]{what} failed[/]"
+    return str(r.errors)
+
+
 def render_race(result: RaceResult) -> Group:
     """The summary of a race: one row per round, then the verdict with its evidence."""
     table = Table(title=f"{result.technique} over {result.protocol}", title_justify="left")
@@ -47,21 +72,14 @@ def render_race(result: RaceResult) -> Group:
             else f"{r.probe_before:g} -> "
             + (f"{r.probe_after:g}" if r.probe_after is not None else "?")
         )
-        state = (
-            "[red]broken[/]"
-            if r.violations
-            else "[green]hold[/]"
-            if r.judged
-            else "[yellow]unjudged[/]"
-        )
         table.add_row(
             "baseline" if r.index < 0 else str(r.index + 1),
             str(r.successes),
-            str(r.errors),
+            _errors(r),
             probe,
             _spread(r.release_spread),
             _spread(r.arrival_spread),
-            state,
+            _state(r, result.plan.oracle.expect_max_successes),
         )
     colour = {"race": "red", "no_race_observed": "green", "inconclusive": "yellow"}[
         result.verdict.outcome

@@ -104,6 +104,7 @@ class _Plan(_Model):
     technique: Technique = "auto"
     rounds: int = Field(default=1, ge=1, le=10_000)
     gate_wait_ms: float = Field(default=100.0, ge=0, le=10_000)
+    connections: int | None = Field(default=None, ge=1, le=256)
     timeout: float = Field(default=15.0, gt=0, le=600)
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     insecure: bool = False
@@ -157,6 +158,7 @@ def plan_from_mapping(data: dict[str, Any]) -> RacePlan:
         technique=spec.technique,
         rounds=spec.rounds,
         gate_wait_ms=spec.gate_wait_ms,
+        connections=spec.connections,
         timeouts=Timeouts(connect=spec.connect_timeout, response=spec.timeout),
         insecure=spec.insecure,
         max_body_bytes=spec.max_body_bytes,

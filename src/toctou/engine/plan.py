@@ -28,6 +28,10 @@ __all__ = [
 Technique = Literal["auto", "naive", "seed-style", "last-byte", "single-packet"]
 TECHNIQUES: tuple[Technique, ...] = ("auto", "naive", "seed-style", "last-byte", "single-packet")
 DEFAULT_BUDGET = 2000
+AUTO_H2_CONNECTIONS = 4
+"""Connections ``auto`` spreads a single-packet batch over: with one, every request of a round
+reaches one worker of a multi-process server and a per-process lock holds (a ``mutex`` under
+``--workers 2`` came out NO RACE OBSERVED while last-byte found it in 15 of 20 rounds)."""
 _JSON_BYTES = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
 
@@ -191,6 +195,10 @@ class RacePlan:
     max_body_bytes: int = 65_536
     budget: int = DEFAULT_BUDGET
     oracle: Oracle = field(default_factory=Oracle)
+    connections: int | None = None
+    """single-packet: connections to spread the batch over, their final writes back to back.
+    None: one (as many as the stream limit needs), except under ``auto``, which takes
+    ``AUTO_H2_CONNECTIONS``: a multi-process server serves one connection from one worker."""
 
     def __post_init__(self) -> None:
         if not self.requests:
@@ -199,6 +207,8 @@ class RacePlan:
             raise PlanError(f"unknown technique {self.technique!r}; valid: {', '.join(TECHNIQUES)}")
         if not 1 <= self.rounds <= 10_000:
             raise PlanError(f"rounds must be within 1..10000, not {self.rounds}")
+        if self.connections is not None and not 1 <= self.connections <= 256:
+            raise PlanError(f"connections must be within 1..256, not {self.connections}")
         if not 0 <= self.gate_wait_ms <= 10_000:
             raise PlanError(f"gate_wait_ms must be within 0..10000, not {self.gate_wait_ms}")
         if self.technique == "single-packet" and any(r.offset_ms for r in self.requests):

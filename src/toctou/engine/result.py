@@ -82,6 +82,11 @@ class RoundResult:
     violations: tuple[str, ...] = ()
     release_spread: Spread | None = None
     arrival_spread: Spread | None = None
+    connections: int | None = None
+    """Connections the batch went over."""
+    workers: int | None = None
+    """Distinct server processes that answered, where the server names them (the lab's
+    ``Server-Timing: worker``); None when it does not."""
 
     @property
     def judged(self) -> bool:

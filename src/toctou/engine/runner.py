@@ -10,11 +10,19 @@ from datetime import UTC, datetime
 
 from toctou.engine.jsonpath import json_value
 from toctou.engine.lastbyte import run_http1, send_one
-from toctou.engine.oracle import is_success, round_violations, verdict
-from toctou.engine.plan import RacePlan, RaceRequest, Technique
+from toctou.engine.oracle import (
+    blind_spots,
+    is_success,
+    learn_unit,
+    round_violations,
+    success_shapes,
+    verdict,
+)
+from toctou.engine.plan import AUTO_H2_CONNECTIONS, Oracle, RacePlan, RaceRequest, Technique
 from toctou.engine.result import Attempt, RaceResult, RoundResult, Verdict, spread
 from toctou.engine.singlepacket import probe_h2c, run_http2
 from toctou.engine.target import Origin, open_connection
+from toctou.engine.timing import server_worker
 from toctou.errors import TargetError
 
 __all__ = ["arun_race", "choose_technique", "run_race"]
@@ -113,10 +121,49 @@ async def _round(
         if sequential
         else round_violations(oracle, successes, before, after, baseline),
         release_spread=spread([a.released_ns for a in attempts if a.released_ns is not None]),
+        connections=len({a.connection for a in attempts}) or None,
+        workers=len({w for a in attempts if (w := server_worker(a.headers))}) or None,
         arrival_spread=spread(
             [a.server_arrival_ns for a in attempts if a.server_arrival_ns is not None]
         ),
     )
+
+
+def _reach(rounds: list[RoundResult]) -> str | None:
+    """How many connections and server processes the rounds reached: a NO RACE is only true
+    for what was tested (one worker cannot show a race between workers)."""
+    connections = sorted({r.connections for r in rounds if r.connections})
+    workers = sorted({r.workers for r in rounds if r.workers})
+    if not connections:
+        return None
+    said = f"each round went over {_span(connections)} connection(s)"
+    if not workers:
+        return said + "; the server does not say which process served a request"
+    said += f" and reached {_span(workers)} server process(es) (Server-Timing: worker)"
+    if workers == [1]:
+        said += (
+            ": a race between the processes of a multi-process server was not tested "
+            "(more connections, --connections or last-byte, reach more)"
+        )
+    return said
+
+
+def _span(values: list[int]) -> str:
+    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
+
+
+def _rejudge(r: RoundResult, oracle: Oracle, baseline: RoundResult | None) -> RoundResult:
+    """``r`` judged by ``oracle``: its successes and the invariants it broke."""
+    if r.reset_error or r.probe_error or r.batch_error:
+        return r  # nothing was judged, nothing changes
+    attempts = tuple(replace(a, success=is_success(a, oracle.success)) for a in r.attempts)
+    successes = sum(a.success for a in attempts)
+    violations = (
+        ()
+        if r.index < 0  # the sequential baseline is what the rounds are compared with
+        else round_violations(oracle, successes, r.probe_before, r.probe_after, baseline)
+    )
+    return replace(r, attempts=attempts, successes=successes, violations=violations)
 
 
 async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceResult:
@@ -151,6 +198,12 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
             "database routes); the HEADERS of one connection still leave in one write"
         )
     chosen = replace(plan, technique=technique)
+    if plan.technique == "auto" and technique == "single-packet" and plan.connections is None:
+        chosen = replace(chosen, connections=min(AUTO_H2_CONNECTIONS, len(plan.requests)))
+        notes.append(
+            f"auto: single-packet over {chosen.connections} connections released together, so "
+            "the workers of a multi-process server share each batch (--connections to choose)"
+        )
     baseline = await _round(chosen, -1, None, sequential=True) if plan.oracle.baseline else None
     rounds = []
     for index in range(plan.rounds):
@@ -158,12 +211,31 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
         rounds.append(result)
         if on_round is not None:
             on_round(result)
+    # Judged again once every answer is in: the success rule may need the answers' shapes, and
+    # the probe's unit the baseline's successes under that rule.
+    shapes = success_shapes(plan.oracle, plan.requests, rounds, baseline)
+    judging = replace(plan.oracle, success=shapes.rule) if shapes.rule else plan.oracle
+    baseline = _rejudge(baseline, judging, None) if baseline else None
+    judging, unit_note = learn_unit(judging, baseline)
+    rounds = [_rejudge(r, judging, baseline) for r in rounds]
+    notes += [n for n in (shapes.note, unit_note, _reach(rounds), *blind_spots(judging)) if n]
+    judged = verdict(judging, rounds, baseline)
+    if shapes.ambiguity:
+        judged = Verdict(
+            "inconclusive",
+            f"INCONCLUSIVE: the 2xx answers are not all alike ({shapes.ambiguity}), so they "
+            "cannot all count as successes: say which are (--success-json-path and "
+            "--success-json-value, --success-regex or --success-status)",
+            judged.evidence,
+            judged.rounds_run,
+            judged.rounds_with_race,
+        )
     return RaceResult(
         plan=plan,
         technique=technique,
         protocol="HTTP/2" if technique == "single-packet" else "HTTP/1.1",
         rounds=tuple(rounds),
-        verdict=verdict(plan.oracle, rounds, baseline),
+        verdict=judged,
         baseline=baseline,
         started_at=started.isoformat(),
         duration_s=time.perf_counter() - clock,

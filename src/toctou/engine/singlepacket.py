@@ -248,8 +248,11 @@ async def run_http2(plan: RacePlan) -> list[Attempt]:
         raise TargetError("single-packet sends a batch in one packet: use last-byte for offsets")
     origin = Origin.of(plan.requests[0].url)
     first = await _open_shard(plan, origin, 0)
-    size = _shard_size(first)
-    count = -(-len(plan.requests) // size)
+    total, size = len(plan.requests), _shard_size(first)
+    count = -(-total // size)  # as few connections as the stream limit allows, each one full
+    wanted = min(plan.connections or 1, total)
+    if wanted > count:  # more asked for: spread evenly, 20 over 4 connections is 5 each
+        count, size = wanted, -(-total // wanted)
     try:
         opened = await asyncio.gather(
             *(_open_shard(plan, origin, n) for n in range(1, count)), return_exceptions=True

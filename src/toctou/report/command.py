@@ -99,6 +99,8 @@ def _run_flags(plan: RacePlan) -> list[list[str]]:
     ):
         if value != default:
             groups.append([flag, _number(value)])
+    if plan.connections is not None:
+        groups.append(["--connections", str(plan.connections)])
     return groups + ([["--insecure"]] if plan.insecure else [])
 
 
