@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toctou.cli.console import err_console, fail
+from toctou.urls import safe_url
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
@@ -156,7 +157,7 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
     err_console.print(
-        f"toctou lab on [bold]{url}[/] ({workers} worker(s), {_safe(database)}): "
+        f"toctou lab on [bold]{url}[/] ({workers} worker(s), {safe_url(database)}): "
         f"API docs at {url}/docs, the catalogue at {url}/scenarios; Ctrl-C stops it",
         highlight=False,
         soft_wrap=True,
@@ -190,21 +191,11 @@ def check_database(url: str, data_dir: Path) -> str | None:
     try:
         asyncio.run(connect())
     except TimeoutError:
-        return f"the database at {_safe(url)} did not answer within {CONNECT_TIMEOUT_S:g} s"
+        return f"the database at {safe_url(url)} did not answer within {CONNECT_TIMEOUT_S:g} s"
     except Exception as exc:  # every driver has errors of its own: each in one line
         cause = getattr(exc, "orig", None) or exc
-        return f"cannot use the database at {_safe(url)}: {type(cause).__name__}: {cause}"
+        return f"cannot use the database at {safe_url(url)}: {type(cause).__name__}: {cause}"
     return None
-
-
-def _safe(url: str) -> str:
-    """The URL without its password (it is printed)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # normalize_url checked it already; this is only for display
-        return "the configured URL"
 
 
 def _url_host(host: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel
@@ -38,6 +38,7 @@ from toctou.catalogue import (
 from toctou.engine import RaceRequest, RaceResult, Technique, arun_race
 from toctou.engine.result import Attempt
 from toctou.matrix.result import LabRun, MatrixCell, MatrixResult, MatrixRound, Throughput
+from toctou.urls import safe_url
 
 __all__ = [
     "DEFAULT_ROUNDS",
@@ -187,12 +188,15 @@ def run_matrix(options: MatrixOptions, progress: Progress | None = None) -> Matr
             except (LabStartError, CatalogueError, httpx.HTTPError, OSError) as exc:
                 # the cells done before it failed are kept; the lab's error says where it stopped
                 stopped = f"stopped after {len(done)} cell(s): " if done else ""
+                said = str(exc)
+                if database:  # the lab's log may repeat the URL as given
+                    said = said.replace(database, _safe_url(database))
                 labs.append(
                     LabRun(
                         backend=backend,
                         workers=workers,
                         database=_safe_url(database),
-                        error=stopped + _lab_error(str(exc)),
+                        error=stopped + _lab_error(said),
                     )
                 )
             cells.extend(done)
@@ -510,12 +514,7 @@ def _safe_url(database: str | None) -> str:
     """The URL without its password (a report is shared)."""
     if not database:
         return "sqlite (a fresh file)"
-    parts = urlsplit(database)
-    query = re.sub(r"(?i)\b(password|passwd|pwd)=[^&]*", r"\1=***", parts.query)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    return safe_url(database)
 
 
 def _safe_arg(arg: str) -> str:
