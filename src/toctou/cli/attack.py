@@ -400,6 +400,8 @@ def attack(
 
     --reset and --probe on the race's host carry its Authorization and Cookie headers. With
     --config the file describes the requests; the other options override what it says.
+
+    Exit codes: 0 no race observed, 1 race, 2 usage error, 3 unreachable or inconclusive.
     """
     try:
         _check_report_path(out, "--out")

@@ -13,6 +13,7 @@ from toctou.engine.plan import (
     Technique,
     Timeouts,
 )
+from toctou.engine.requestfile import parse_raw_request, parse_request_spec
 from toctou.engine.result import Attempt, RaceResult, RoundResult, Verdict
 from toctou.engine.runner import arun_race, choose_technique, run_race
 
@@ -31,5 +32,7 @@ __all__ = [
     "Verdict",
     "arun_race",
     "choose_technique",
+    "parse_raw_request",
+    "parse_request_spec",
     "run_race",
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, quote_plus
 
@@ -134,8 +136,23 @@ class RaceResult:
         return _ADAPTER.validate_python(data)
 
     @classmethod
-    def from_json(cls, text: str) -> RaceResult:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes | os.PathLike[str]) -> RaceResult:
+        """A result from its JSON (``to_json``, ``toctou attack --out``), or from a file's path."""
+        if isinstance(text, os.PathLike):
+            return cls.load(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a saved result's JSON ({exc}); to read a file, pass its Path or use "
+                "RaceResult.load(path)"
+            ) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RaceResult:
+        """Read a result saved with ``toctou attack --out``."""
+        return cls.from_json(Path(path).read_bytes())
 
     def redacted(self) -> RaceResult:
         """The same result with credentials masked: the Authorization, Cookie and Set-Cookie
