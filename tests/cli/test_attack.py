@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -158,3 +163,37 @@ def test_budget_can_be_raised_explicitly(sqlite_lab: LabProcess) -> None:
     assert "over the budget of 5" in result.output
     result = runner.invoke(app, [*args, "--max-requests", "6", "--expect-max-successes", "10"])
     assert result.exit_code == 0, result.output
+
+
+def test_ctrl_c_keeps_the_rounds_done_and_writes_the_reports(
+    sqlite_lab: LabProcess, tmp_path: Path
+) -> None:
+    """Ctrl-C: the round under way finishes, no other starts, the rounds done are judged and
+    every report is written; exit 130."""
+    item = new_item_id()
+    args = attack(sqlite_lab, "vulnerable", item, "--out", "race.json", "--junit", "race.xml")
+    args[args.index("--rounds") + 1] = "100"
+    args[args.index("-n") + 1] = "2"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "toctou", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # until the first round's reset has made the item
+            if httpx.get(f"{sqlite_lab.base_url}/inventory/items/{item}").status_code == 200:
+                break
+            time.sleep(0.05)
+    finally:
+        running.send_signal(signal.SIGINT)
+        output, _ = running.communicate(timeout=120)
+    assert running.returncode == 130, output
+    assert "Traceback" not in output
+    saved = RaceResult.load(tmp_path / "race.json")
+    assert saved.stopped
+    assert 1 <= len(saved.rounds) < 100
+    assert f"stopped after {len(saved.rounds)} of 100 round(s)" in saved.notes
+    assert saved.verdict.outcome == "race"  # the vulnerable rounds that ran were judged
+    assert (tmp_path / "race.xml").exists()

@@ -1,13 +1,16 @@
-"""``toctou attack URL``: fire a synchronised burst, judge it, exit 0 / 1 / 2 / 3.
+"""``toctou attack URL``: fire a synchronised burst, judge it, exit 0 / 1 / 2 / 3 / 130.
 
-Exit codes: 0 no race observed, 1 race found, 2 usage error, 3 target unreachable or inconclusive.
+Exit codes: 0 no race observed, 1 race found, 2 usage error, 3 target unreachable or inconclusive,
+130 stopped with Ctrl-C.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +29,7 @@ from toctou.engine import (
     RaceRequest,
     SuccessRule,
     Timeouts,
-    run_race,
+    arun_race,
 )
 from toctou.engine.config import load_plan
 from toctou.engine.plan import TECHNIQUES
@@ -44,6 +47,7 @@ __all__ = ["attack"]
 
 EXIT_USAGE = 2
 EXIT_INCONCLUSIVE = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 DEFAULT_TIMEOUTS = Timeouts()
 
 
@@ -286,7 +290,26 @@ def _run_with_progress(plan: RacePlan) -> RaceResult:
             note = "race!" if r.violations else f"{r.successes} successes"
             progress.update(task, advance=1, description=note)
 
-        return run_race(plan, on_round=advance)
+        async def race() -> RaceResult:
+            # Ctrl-C once: no further round starts, the rounds done are judged and the reports
+            # written (exit 130). Twice: stop at once, without reports.
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            current = asyncio.current_task()
+
+            def interrupted() -> None:
+                if stop.is_set() and current is not None:
+                    current.cancel()
+                stop.set()
+                progress.update(task, description="stopping after this round (Ctrl-C: now)")
+
+            loop.add_signal_handler(signal.SIGINT, interrupted)
+            try:
+                return await arun_race(plan, on_round=advance, stop=stop)
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
+
+        return asyncio.run(race())
 
 
 def attack(
@@ -401,7 +424,8 @@ def attack(
     --reset and --probe on the race's host carry its Authorization and Cookie headers. With
     --config the file describes the requests; the other options override what it says.
 
-    Exit codes: 0 no race observed, 1 race, 2 usage error, 3 unreachable or inconclusive.
+    Exit codes: 0 no race observed, 1 race, 2 usage error, 3 unreachable or inconclusive,
+    130 stopped with Ctrl-C (the rounds done are judged and the reports written).
     """
     try:
         _check_report_path(out, "--out")
@@ -482,6 +506,9 @@ def attack(
     except TargetError as exc:
         err_console.print(f"[bold red]target:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_INCONCLUSIVE) from None
+    except asyncio.CancelledError:  # Ctrl-C twice: at once, without a verdict
+        err_console.print("stopped at once: no verdict, no report written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     console.print(render_race(result))
     report = result if no_redact else result.redacted()
     try:
@@ -494,4 +521,4 @@ def attack(
     except OSError as exc:
         err_console.print(f"[bold red]report:[/] cannot write it: {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(EXIT_INTERRUPTED if result.stopped else result.exit_code)

@@ -119,6 +119,8 @@ class RaceResult:
     started_at: str = ""
     duration_s: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    stopped: bool = False
+    """Stopped (Ctrl-C) before every round ran: the verdict is over the rounds that did."""
 
     @property
     def exit_code(self) -> int:

@@ -166,8 +166,11 @@ def _rejudge(r: RoundResult, oracle: Oracle, baseline: RoundResult | None) -> Ro
     return replace(r, attempts=attempts, successes=successes, violations=violations)
 
 
-async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceResult:
-    """Run every round of ``plan`` and judge them.
+async def arun_race(
+    plan: RacePlan, *, on_round: OnRound | None = None, stop: asyncio.Event | None = None
+) -> RaceResult:
+    """Run every round of ``plan`` and judge them; once ``stop`` is set (Ctrl-C), no further
+    round starts and the rounds done so far are judged (``RaceResult.stopped``).
 
     >>> plan = RacePlan.repeat(RaceRequest("http://127.0.0.1:8000/buy", "POST"), 20,
     ...                        oracle=Oracle(expect_max_successes=1))  # doctest: +SKIP
@@ -205,8 +208,11 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
             "the workers of a multi-process server share each batch (--connections to choose)"
         )
     baseline = await _round(chosen, -1, None, sequential=True) if plan.oracle.baseline else None
-    rounds = []
+    rounds: list[RoundResult] = []
     for index in range(plan.rounds):
+        if stop is not None and stop.is_set():
+            notes.append(f"stopped after {len(rounds)} of {plan.rounds} round(s)")
+            break
         result = await _round(chosen, index, baseline)
         rounds.append(result)
         if on_round is not None:
@@ -220,7 +226,9 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
     rounds = [_rejudge(r, judging, baseline) for r in rounds]
     notes += [n for n in (shapes.note, unit_note, _reach(rounds), *blind_spots(judging)) if n]
     judged = verdict(judging, rounds, baseline)
-    if shapes.ambiguity:
+    if not rounds:
+        judged = Verdict("inconclusive", "INCONCLUSIVE: stopped before any round ran")
+    elif shapes.ambiguity:
         judged = Verdict(
             "inconclusive",
             f"INCONCLUSIVE: the 2xx answers are not all alike ({shapes.ambiguity}), so they "
@@ -240,6 +248,7 @@ async def arun_race(plan: RacePlan, *, on_round: OnRound | None = None) -> RaceR
         started_at=started.isoformat(),
         duration_s=time.perf_counter() - clock,
         notes=tuple(notes),
+        stopped=len(rounds) < plan.rounds,
     )
 
 
