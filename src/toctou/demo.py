@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -69,6 +69,8 @@ class DemoResult:
     audit_holds: bool
     violations: tuple[str, ...]
     arrival_spread_ms: float | None
+    admission_limit: int | None = None
+    """Database requests the lab's worker runs at once (its /health says); more wait."""
 
     @property
     def race_type(self) -> str | None:
@@ -114,13 +116,15 @@ async def run_demo(
     chosen = [info.strategy(name) for name in (strategies or demo_strategies(info))]
     results = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        limit = (await client.get("/health")).json().get("admission_limit")
         for window_ms in windows_ms:
             for strategy in chosen:
                 plan = recipe_plan(base_url, recipe, strategy.name, window_ms=window_ms)
                 race = await arun_race(plan)
                 reply = await client.get("/lab/audit", params={"scenario": scenario})
                 audit = reply.raise_for_status().json()["scenarios"][scenario]
-                results.append(_result(info, strategy, recipe, window_ms, race, audit))
+                result = _result(info, strategy, recipe, window_ms, race, audit)
+                results.append(replace(result, admission_limit=limit))
     return results
 
 

@@ -71,3 +71,24 @@ def test_demo_names_what_exists_when_asked_for_what_does_not(args: list[str], me
     )
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_the_summary_fits_80_columns_and_says_what_the_lab_admits() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "toctou", "demo", "--strategy", "vulnerable", "--buyers", "12"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout[done.stdout.index("Summary:") :]
+    rows = [line for line in summary.splitlines() if "vulnerable" in line]
+    assert len(rows) == 2  # one line per burst: nothing wrapped
+    assert "…" not in summary  # nothing cut
+    cells = [cell.strip() for cell in rows[0].strip("│ ").split("│")]
+    assert cells[:4] == ["100 ms", "vulnerable", "1", "10/12"]  # stock 1 before it
+    assert "LOST UPDATE" in cells[-1]
+    note = " ".join(summary.split())
+    assert "The lab runs 10 database requests per worker at once (TOCTOU_POOL_SIZE)" in note
+    assert "the other 2 of each burst of 12 waited in arrival order" in note

@@ -90,6 +90,7 @@ def test_health_names_worker_backend_and_version(sqlite_lab: LabProcess) -> None
         "worker": body["worker"],
         "backend": "sqlite",
         "database_version": sqlite3.sqlite_version,
+        "admission_limit": 10,
     }
 
 

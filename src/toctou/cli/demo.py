@@ -77,28 +77,46 @@ def render_result(result: DemoResult) -> Panel:
 
 
 def render_demo(results: list[DemoResult]) -> Table:
+    """One row per burst, within 80 columns: the probed state before it, successes of the
+    requests sent, the damage the audit found and the race's type."""
+    first = results[0] if results else None
+    probed = first.probe_path.split()[-1].removeprefix("$.") if first and first.probe_path else ""
     table = Table(
-        title=f"Summary: {results[0].title}" if results else "Summary",
-        caption=f"damage: {results[0].damage_unit}" if results else None,
+        title=f"Summary: {first.title}" if first else "Summary",
+        caption=f"damage: {first.damage_unit}" if first else None,
     )
-    for column in ("window", "strategy", "successes", "damage", "arrival spread", "audit"):
+    for column in ("window", "strategy", probed or "before", "won", "damage", "spread", "audit"):
         table.add_column(column)
     for r in results:
         if r.audit_holds and r.claimed_to_fail:
-            verdict = "[yellow]holds this time[/]"
+            verdict = "[yellow]held this time[/]"
         elif r.audit_holds:
-            verdict = "[green]holds[/]" if r.holds_everywhere else "[yellow]holds here only[/]"
+            verdict = "[green]holds[/]" if r.holds_everywhere else "[yellow]holds here[/]"
         else:
-            verdict = f"[red]violated ({r.race_type or 'see above'})[/]"
+            verdict = f"[red]{(r.race_type or 'broken').upper()}[/]"
         table.add_row(
             f"{r.window_ms:g} ms",
             r.strategy,
-            str(r.successes),
+            _value(r.probe_before),
+            f"{r.successes}/{r.requests}",
             str(r.damage),
             _spread(r),
             verdict,
         )
     return table
+
+
+def admission_note(results: list[DemoResult]) -> str | None:
+    """When a burst had more requests than the lab runs at once, say what that means."""
+    for r in results:
+        limit = r.admission_limit
+        if limit and r.requests > limit:
+            return (
+                f"The lab runs {limit} database requests per worker at once "
+                f"(TOCTOU_POOL_SIZE); the other {r.requests - limit} of each burst of "
+                f"{r.requests} waited in arrival order, so at most {limit} raced."
+            )
+    return None
 
 
 def demo(
@@ -139,4 +157,6 @@ def demo(
     for result in results:
         console.print(render_result(result))
     console.print(render_demo(results))
+    if note := admission_note(results):
+        console.print(note)
     console.print(f"Done in {time.perf_counter() - started:.1f} s.")

@@ -69,7 +69,7 @@ class _LabApp(FastAPI):
         settings = self.settings
         admitted = AdmissionMiddleware(
             super().build_middleware_stack(),
-            limit=settings.pool_size + settings.max_overflow,
+            limit=settings.admission_limit,
             timeout_s=settings.queue_timeout_s,
             exempt=self._database_free_paths(),
         )

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         "worker runs at once (the rest queue in arrival order, see toctou.lab.admission)",
     )
     max_overflow: int = Field(default=0, ge=0, le=200)
+
+    @property
+    def admission_limit(self) -> int:
+        """Database requests one worker runs at once; the rest wait in arrival order."""
+        return self.pool_size + self.max_overflow
     queue_timeout_s: float = Field(
         default=30.0,
         gt=0,

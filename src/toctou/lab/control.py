@@ -96,7 +96,10 @@ async def index() -> dict[str, str]:
 async def health(lab: LabDep) -> HealthOut:
     """Liveness; touches no database, so it answers even while every connection is busy."""
     return HealthOut(
-        worker=lab.worker, backend=lab.db.backend, database_version=lab.db.server_version
+        worker=lab.worker,
+        backend=lab.db.backend,
+        database_version=lab.db.server_version,
+        admission_limit=lab.settings.admission_limit,
     )
 
 

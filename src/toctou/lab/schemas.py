@@ -104,6 +104,10 @@ class HealthOut(BaseModel):
     database_version: str | None = Field(
         default=None, description="the database server's version, once connected"
     )
+    admission_limit: int = Field(
+        description="database requests this worker runs at once (TOCTOU_POOL_SIZE + "
+        "TOCTOU_MAX_OVERFLOW); the rest of a burst waits in arrival order"
+    )
 
 
 class ResetIn(BaseModel):
