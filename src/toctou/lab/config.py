@@ -41,11 +41,6 @@ class Settings(BaseSettings):
         "worker runs at once (the rest queue in arrival order, see toctou.lab.admission)",
     )
     max_overflow: int = Field(default=0, ge=0, le=200)
-
-    @property
-    def admission_limit(self) -> int:
-        """Database requests one worker runs at once; the rest wait in arrival order."""
-        return self.pool_size + self.max_overflow
     queue_timeout_s: float = Field(
         default=30.0,
         gt=0,
@@ -75,6 +70,11 @@ class Settings(BaseSettings):
 
             parse_url(value)  # ValueError: a scheme it does not know, a port that is no number
         return value or None
+
+    @property
+    def admission_limit(self) -> int:
+        """Database requests one worker runs at once; the rest wait in arrival order."""
+        return self.pool_size + self.max_overflow
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the default SQLite file inside ``data_dir``."""
