@@ -80,6 +80,18 @@ def test_lab_control_needs_the_token_off_loopback() -> None:
         assert ok.json()["stock"] == 9
 
 
+def test_the_operators_token_is_never_printed() -> None:
+    with serve_lab(host="0.0.0.0", env={"TOCTOU_ADMIN_TOKEN": "s3cret-token"}) as lab:
+        log = lab.log()
+        assert "Authorization: Bearer $TOCTOU_ADMIN_TOKEN" in log
+        assert "s3cret-token" not in log
+        reply = httpx.post(
+            f"{lab.base_url}/lab/reset", json={}, headers={"Authorization": "Bearer s3cret-token"}
+        )
+        assert reply.status_code == 200
+        assert "s3cret-token" not in lab.log()  # nor once a request used it
+
+
 def test_a_token_is_generated_and_printed_when_none_is_set() -> None:
     with serve_lab(host="0.0.0.0") as lab:
         line = next(ln for ln in lab.log().splitlines() if "Authorization: Bearer" in ln)

@@ -141,11 +141,17 @@ def serve(
     os.environ["TOCTOU_RACE_WINDOW_MS"] = repr(race_window_ms)
     if is_loopback(host):
         os.environ.pop("TOCTOU_ADMIN_TOKEN", None)
-    else:
-        token = os.environ.get("TOCTOU_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    elif os.environ.get("TOCTOU_ADMIN_TOKEN"):  # the operator's: never printed (logs keep it)
+        err_console.print(
+            f"Lab control routes need Authorization: Bearer $TOCTOU_ADMIN_TOKEN on {host}",
+            highlight=False,
+        )
+    else:  # generated: printed once, since nobody else knows it
+        token = secrets.token_urlsafe(24)
         os.environ["TOCTOU_ADMIN_TOKEN"] = token
         err_console.print(
-            f"Lab control routes need [bold]Authorization: Bearer {token}[/] on {host}",
+            f"Lab control routes need [bold]Authorization: Bearer {token}[/] on {host} "
+            "(a token generated for this run; set TOCTOU_ADMIN_TOKEN to choose one)",
             highlight=False,
         )
     database = db or f"sqlite:///{(data_dir / 'toctou.db').resolve()}"
