@@ -73,6 +73,16 @@ class StrategyInfo(_Read):
     safe: str = ""
     needs: tuple[str, ...] = ()
 
+    @property
+    def holds_everywhere(self) -> bool:
+        """The claim is ``always`` on every backend."""
+        return set(self.holds.values()) == {"always"}
+
+    @property
+    def never_holds(self) -> bool:
+        """The claim is ``never`` on every backend: the scenario's vulnerable strategy."""
+        return set(self.holds.values()) == {"never"}
+
     def holds_with(self, backend: str, workers: int) -> bool:
         """Whether the catalogue says this strategy holds on ``backend`` with ``workers``."""
         claim = self.holds[backend]

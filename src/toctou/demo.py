@@ -90,13 +90,13 @@ class DemoResult:
 def demo_strategies(scenario: ScenarioInfo) -> list[str]:
     """The vulnerable strategy first, then the first fixes the catalogue says hold everywhere
     without errors (inventory: atomic and lock)."""
-    vulnerable = [s.name for s in scenario.strategies if set(s.holds.values()) == {"never"}][:1]
+    vulnerable = [s.name for s in scenario.strategies if s.never_holds][:1]
     fixes = [s.name for s in scenario.strategies if _clean_fix(s)][:BEST_FIXES]
     return vulnerable + fixes
 
 
 def _clean_fix(strategy: StrategyInfo) -> bool:
-    return set(strategy.holds.values()) == {"always"} and strategy.errors is None
+    return strategy.holds_everywhere and strategy.errors is None
 
 
 async def run_demo(
@@ -153,7 +153,7 @@ def _result(
         strategy=strategy.name,
         claimed_safe=strategy.safe,
         claimed_to_fail=not strategy.holds_with("sqlite", 1),
-        holds_everywhere=set(strategy.holds.values()) == {"always"},
+        holds_everywhere=strategy.holds_everywhere,
         window_ms=window_ms,
         technique=race.technique,
         protocol=race.protocol,

@@ -7,7 +7,6 @@ HTML renderers read nothing else.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -194,10 +193,3 @@ class MatrixResult(_Model):
     def is_matrix(data: dict[str, Any]) -> bool:
         """Whether a saved JSON document is a matrix (else, an attack's ``RaceResult``)."""
         return "cells" in data and "schema_version" in data
-
-
-def load_json(text: str | bytes) -> dict[str, Any]:
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data

@@ -137,12 +137,9 @@ def needs_missing(strategy: StrategyInfo, options: MatrixOptions) -> str | None:
 
 def _quick_strategies(info: ScenarioInfo) -> list[str]:
     """The vulnerable strategy, the first clean fix and the first per-process one."""
-    vulnerable = [s.name for s in info.strategies if set(s.holds.values()) == {"never"}][:1]
-    fixes = [
-        s.name
-        for s in info.strategies
-        if set(s.holds.values()) == {"always"} and s.errors is None and not s.needs
-    ][:1]
+    vulnerable = [s.name for s in info.strategies if s.never_holds][:1]
+    clean = [s for s in info.strategies if s.holds_everywhere and s.errors is None]
+    fixes = [s.name for s in clean if not s.needs][:1]
     local = [s.name for s in info.strategies if "one-worker" in s.holds.values()][:1]
     return vulnerable + fixes + local
 
